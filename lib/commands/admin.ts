@@ -1,0 +1,133 @@
+/**
+ * `install` and `uninstall`: apply or remove sql/ in every monitored database, as a superuser.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import type { Config } from "../config/mod.ts";
+import { connect, type Sql } from "../db/connect.ts";
+import { sqlFile } from "../db/sql_files.ts";
+import { listDatabases } from "../measure/catalog.ts";
+
+/** How to reach the cluster as a superuser. */
+export interface AdminOptions {
+  /** A full connection URL (overrides the rest). */
+  url?: string;
+  /** Superuser name, with host and port from the configuration. @default {"postgres"} */
+  user?: string;
+  /** Password for `user`. */
+  password?: string;
+  /** Also act on template1, so databases created later inherit the objects. @default {true} */
+  template1?: boolean;
+  /** uninstall: drop the monitoring role if install created it. @default {false} */
+  dropRole?: boolean;
+  /** Progress lines. */
+  out: (line: string) => void;
+}
+
+function adminConnect(config: Config, opts: AdminOptions, database: string): Sql {
+  if (opts.url) {
+    const url = new URL(opts.url);
+    url.pathname = "/" + encodeURIComponent(database);
+    return postgres(url.toString(), {
+      max: 1,
+      onnotice: (n) => opts.out(`  ${n.severity}: ${n.message}`),
+      fetch_types: false,
+      connection: { application_name: "postgres_realtime_monitor install" },
+    }) as unknown as Sql;
+  }
+  const m = config.monitor;
+  return connect(
+    {
+      host: m.host,
+      port: m.port,
+      user: opts.user ?? "postgres",
+      password: opts.password,
+      applicationName: "postgres_realtime_monitor install",
+      connectTimeout: m.connect_timeout,
+    },
+    database,
+    { max: 1, onNotice: (n) => opts.out(`  ${n.severity}: ${n.message}`) },
+  );
+}
+
+async function targetDatabases(config: Config, admin: Sql, template1: boolean) {
+  const m = config.monitor;
+  const dbs = new Set(m.databases ?? await listDatabases(admin));
+  dbs.add(m.control_database);
+  if (template1) dbs.add("template1");
+  return [...dbs];
+}
+
+async function runFile(
+  config: Config,
+  opts: AdminOptions,
+  database: string,
+  files: string[],
+): Promise<void> {
+  const sql = adminConnect(config, opts, database);
+  try {
+    await sql.begin(async (tx) => {
+      await tx.unsafe(
+        "SELECT pg_catalog.set_config('postgres_monitor.install_role', $1, true)," +
+          " pg_catalog.set_config('postgres_monitor.install_channel', $2, true)",
+        [config.monitor.user, config.monitor.listen_channel],
+      );
+      for (const f of files) await tx.unsafe(await sqlFile(f)).simple();
+    });
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
+
+async function requireSuperuser(admin: Sql) {
+  const [row] = await admin.unsafe(
+    "SELECT current_user AS name, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+  );
+  if (!row?.rolsuper) {
+    throw new Error(`'${row?.name}' is not a superuser: install and uninstall need one`);
+  }
+}
+
+/** Creates the monitoring role if missing and installs sql/ in every monitored database. */
+export async function install(config: Config, opts: AdminOptions): Promise<void> {
+  const m = config.monitor;
+  const admin = adminConnect(config, opts, m.control_database);
+  let dbs: string[];
+  try {
+    await requireSuperuser(admin);
+    dbs = await targetDatabases(config, admin, opts.template1 ?? true);
+  } finally {
+    await admin.end({ timeout: 2 });
+  }
+  await runFile(config, opts, m.control_database, ["create_monitor_role"]);
+  for (const db of dbs) {
+    const files = db === m.control_database
+      ? ["install_database", "install_control"]
+      : ["install_database"];
+    opts.out(`installing in database '${db}'`);
+    await runFile(config, opts, db, files);
+  }
+  opts.out(`installed in ${dbs.length} database(s) for role '${m.user}'`);
+}
+
+/** Removes everything install created (and the role too with `dropRole`, if install made it). */
+export async function uninstall(config: Config, opts: AdminOptions): Promise<void> {
+  const m = config.monitor;
+  const admin = adminConnect(config, opts, m.control_database);
+  let dbs: string[];
+  try {
+    await requireSuperuser(admin);
+    // Every database, not only the monitored ones: the set may have changed since install.
+    dbs = await listDatabases(admin);
+    dbs.push("template1");
+  } finally {
+    await admin.end({ timeout: 2 });
+  }
+  for (const db of dbs) {
+    opts.out(`uninstalling from database '${db}'`);
+    await runFile(config, opts, db, ["uninstall"]);
+  }
+  if (opts.dropRole) await runFile(config, opts, m.control_database, ["drop_monitor_role"]);
+  opts.out(`uninstalled from ${dbs.length} database(s)`);
+}

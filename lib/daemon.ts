@@ -1,0 +1,804 @@
+/**
+ * The daemon: wires config -> watch (listen, hot set, sweep) -> measure -> evaluate -> enforce ->
+ * report. Each stage lives in its own module; this file owns the timers, the connections and the
+ * per-role state between evaluations.
+ *
+ * @module
+ */
+import { type Config, describeEntry, loadConfig } from "./config/mod.ts";
+import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
+import { Enforcer } from "./enforce/enforcer.ts";
+import {
+  type Decision,
+  evaluate,
+  initialState,
+  type RoleState,
+  statusOf,
+} from "./evaluate/evaluator.ts";
+import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
+import {
+  isInstalled,
+  listDatabases,
+  listRoles,
+  measureOwners,
+  measureRelations,
+  syncTriggers,
+} from "./measure/catalog.ts";
+import { UsageCache } from "./measure/usage_cache.ts";
+import { errorMessage, type Logger } from "./report/log.ts";
+import { renderMetrics, writeTextfile } from "./report/metrics.ts";
+import { Syslog } from "./report/syslog.ts";
+import { VERSION } from "./version.ts";
+import { Listener } from "./watch/listener.ts";
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** How long a notified relation stays "hot" (re-measured every hot_interval_ms) after a change. */
+const HOT_WINDOW_MS = 2000;
+/** Retry delay for a decision that could not be carried out. */
+const RETRY_MS = 1000;
+
+interface Database {
+  name: string;
+  sql: Sql;
+  listener: Listener;
+  installed: boolean;
+  /** When the last full measurement of this database succeeded (ms), 0 if never since connect. */
+  measuredAt: number;
+  /** Relation oid -> time until which it stays hot. */
+  hot: Map<number, number>;
+  pending: Set<number>;
+  /** Earliest notification time of the pending batch, for the lag figures. */
+  pendingSince?: number;
+  flushTimer?: Timer;
+}
+
+/** Options for {@linkcode Daemon}. */
+export interface DaemonOptions {
+  /** Force dry run whatever the configuration says. @default {false} */
+  dryRun?: boolean;
+  /** Log sink. */
+  log: Logger;
+}
+
+/** The running daemon. */
+export class Daemon {
+  #configDir: string;
+  #config!: Config;
+  #target!: ConnectionTarget;
+  #log: Logger;
+  #forceDryRun: boolean;
+  #control!: Sql;
+  #enforcer!: Enforcer;
+  #syslog?: Syslog;
+  #dbs = new Map<string, Database>();
+  #controlListener?: Listener;
+  #cache = new UsageCache();
+  #limits = new Map<number, EffectiveLimit>();
+  #states = new Map<number, RoleState>();
+  #dirty = new Set<number>();
+  #evaluating = false;
+  #inflight = new Set<number>();
+  #timers = new Set<Timer>();
+  #sweepTimer?: Timer;
+  #hotTimer?: Timer;
+  #wakeTimer?: Timer;
+  #wakeAt = Infinity;
+  #sweeping?: Promise<void>;
+  #sweepAgain = false;
+  #stopped = false;
+  #missingReported = "";
+  #protectedReported = new Set<string>();
+  #notifyTimes = new Map<number, number>();
+  #counters: Record<string, number> = {};
+  #notifications = 0;
+  #lastSweepSeconds = 0;
+  #lastSweepAt = 0;
+  #metricsTimer?: Timer;
+
+  /** Creates a daemon for a configuration directory; call {@linkcode start}. */
+  constructor(configDir: string, options: DaemonOptions) {
+    this.#configDir = configDir;
+    this.#log = options.log;
+    this.#forceDryRun = options.dryRun ?? false;
+  }
+
+  get #dryRun(): boolean {
+    return this.#forceDryRun || this.#config.monitor.dry_run;
+  }
+
+  /** Loads the configuration (throws ConfigError), connects, measures everything once. */
+  async start(config?: Config): Promise<void> {
+    this.#config = config ?? await loadConfig(this.#configDir);
+    const m = this.#config.monitor;
+    this.#log.setLevel(m.log_level);
+    this.#target = await targetFromConfig(m);
+    if (m.syslog_enabled) {
+      this.#syslog = new Syslog({
+        socket: Deno.env.get("POSTGRES_MONITOR_SYSLOG_SOCKET"),
+        onError: (msg) => this.#log.warn("syslog unavailable", { error: msg }),
+      });
+    }
+    this.#control = connect(this.#target, m.control_database, { max: 2 });
+    this.#enforcer = new Enforcer(this.#control, { dryRun: this.#dryRun });
+    this.#log.info("starting", {
+      version: VERSION,
+      config_dir: this.#configDir,
+      control_database: m.control_database,
+      host: m.host,
+      port: m.port,
+      user: m.user,
+      dry_run: this.#dryRun,
+      limits: this.#config.limits.length,
+    });
+    // The control listener hears manual unlocks (payload "c:locks") and the control database's
+    // own writes when it is monitored too.
+    this.#controlListener = new Listener(this.#target, m.control_database, m.listen_channel, {
+      onNotify: (p) => this.#onControlNotify(p),
+      onConnect: () => this.#log.debug("control listener connected"),
+      onDisconnect: (reason, retry) =>
+        this.#log.warn("control listener disconnected", { reason, retry_ms: retry }),
+    });
+    this.#controlListener.start();
+    await this.#waitForControl();
+    await this.#restoreState();
+    await this.sweep("start");
+    this.#scheduleSweep();
+    this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
+    this.#log.info("running", {
+      databases: [...this.#dbs.keys()],
+      limited_roles: this.#limits.size,
+    });
+  }
+
+  /** Waits (logging, with backoff) until the control database answers and has the schema. */
+  async #waitForControl() {
+    let delay = 250;
+    for (;;) {
+      if (this.#stopped) throw new Error("Stopped while waiting for PostgreSQL");
+      try {
+        if (!(await isInstalled(this.#control))) {
+          throw new Error(
+            `The postgres_monitor schema is missing in control database '${this.#config.monitor.control_database}': run 'install' as a superuser`,
+          );
+        }
+        return;
+      } catch (err) {
+        this.#log.error("control database unavailable", {
+          error: errorMessage(err),
+          retry_ms: delay,
+        });
+        await this.#sleep(delay);
+        delay = Math.min(delay * 2, 10_000);
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        resolve();
+      }, ms);
+      this.#timers.add(t);
+    });
+  }
+
+  /** Soft-warning times from the event log, so a restart does not repeat or lose warnings. */
+  async #restoreState() {
+    if (this.#dryRun) return;
+    const warned = await this.#enforcer.loadSoftWarnings();
+    for (const [oid, w] of warned) {
+      if (w.event !== "soft_exceeded") continue;
+      const s = this.#state(oid);
+      s.overSoft = true;
+      s.lastSoftWarningAt = w.at.getTime();
+    }
+  }
+
+  #state(oid: number): RoleState {
+    let s = this.#states.get(oid);
+    if (!s) this.#states.set(oid, s = initialState());
+    return s;
+  }
+
+  /** Reloads both files (SIGHUP). A file that fails validation keeps the running configuration. */
+  async reload(): Promise<boolean> {
+    let next: Config;
+    try {
+      next = await loadConfig(this.#configDir);
+    } catch (err) {
+      this.#log.error("reload failed, keeping the running configuration", {
+        error: errorMessage(err),
+      });
+      return false;
+    }
+    const old = this.#config.monitor;
+    const needsRestart = (["host", "port", "user", "control_database", "password_file"] as const)
+      .filter((k) => old[k] !== next.monitor[k]);
+    if (needsRestart.length > 0) {
+      this.#log.warn("connection settings changed; they take effect after a restart", {
+        keys: needsRestart,
+      });
+      for (const k of needsRestart) {
+        (next.monitor as unknown as Record<string, unknown>)[k] = old[k];
+      }
+    }
+    this.#config = next;
+    this.#log.setLevel(next.monitor.log_level);
+    this.#enforcer.dryRun = this.#dryRun;
+    clearInterval(this.#hotTimer);
+    this.#hotTimer = setInterval(() => this.#remeasureHot(), next.monitor.hot_interval_ms);
+    this.#log.info("configuration reloaded", {
+      limits: next.limits.length,
+      dry_run: this.#dryRun,
+    });
+    await this.sweep("reload");
+    this.#scheduleSweep();
+    return true;
+  }
+
+  #scheduleSweep() {
+    clearTimeout(this.#sweepTimer);
+    if (this.#stopped) return;
+    this.#sweepTimer = setTimeout(async () => {
+      await this.sweep("interval");
+      this.#scheduleSweep();
+    }, this.#config.monitor.sweep_interval * 1000);
+  }
+
+  /**
+   * Full pass: roles and limits, databases, triggers, every relation of every limited role, lock
+   * reconciliation, evaluation of every role. Concurrent calls coalesce into one more pass.
+   */
+  async sweep(reason: string): Promise<void> {
+    if (this.#sweeping) {
+      this.#sweepAgain = true;
+      return await this.#sweeping;
+    }
+    this.#sweeping = (async () => {
+      do {
+        this.#sweepAgain = false;
+        await this.#sweepOnce(reason).catch((err) =>
+          this.#log.error("sweep failed", { error: errorMessage(err) })
+        );
+      } while (this.#sweepAgain && !this.#stopped);
+    })();
+    try {
+      await this.#sweeping;
+    } finally {
+      this.#sweeping = undefined;
+    }
+  }
+
+  async #sweepOnce(reason: string) {
+    const t0 = performance.now();
+    await this.#refreshLimits();
+    await this.#refreshDatabases();
+    const owners = [...this.#limits.keys()];
+    await Promise.all([...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners)));
+    await this.#reconcileLocks();
+    for (const oid of this.#limits.keys()) this.#dirty.add(oid);
+    for (const oid of this.#states.keys()) if (!this.#limits.has(oid)) this.#states.delete(oid);
+    await this.#runEvaluations();
+    this.#lastSweepSeconds = (performance.now() - t0) / 1000;
+    this.#lastSweepAt = Date.now() / 1000;
+    this.#log.debug("sweep done", {
+      reason,
+      ms: Math.round(performance.now() - t0),
+      databases: this.#dbs.size,
+      roles: this.#limits.size,
+    });
+    await this.#writeMetrics();
+  }
+
+  async #refreshLimits() {
+    const entries = this.#config.limits;
+    const users = entries.flatMap((e) => (e.user !== undefined ? [e.user] : []));
+    const groups = entries.flatMap((e) => (e.member_of !== undefined ? [e.member_of] : []));
+    const roles = await listRoles(this.#control, users, groups);
+    const { limits, missing } = resolveLimits(entries, roles, this.#config.monitor.exempt_roles);
+    const missingKey = missing.join("\u0000");
+    if (missing.length > 0 && missingKey !== this.#missingReported) {
+      this.#log.warn("limited roles not found in the cluster (ignored until they exist)", {
+        roles: missing,
+      });
+    }
+    this.#missingReported = missingKey;
+    for (const l of limits.values()) {
+      const key = `${l.role.oid}:${l.protectedReason}`;
+      if (l.protectedReason && !this.#protectedReported.has(key)) {
+        this.#protectedReported.add(key);
+        this.#log.warn("limit on a protected role is reported but never enforced", {
+          role: l.role.name,
+          reason: l.protectedReason,
+          entry: describeEntry(l.limit),
+        });
+      }
+    }
+    this.#limits = limits;
+  }
+
+  async #refreshDatabases() {
+    const m = this.#config.monitor;
+    const wanted = m.databases ?? await listDatabases(this.#control);
+    for (const name of wanted) {
+      if (!this.#dbs.has(name)) this.#addDatabase(name);
+    }
+    for (const [name, db] of this.#dbs) {
+      if (wanted.includes(name)) continue;
+      this.#dbs.delete(name);
+      for (const oid of this.#cache.dropDatabase(name)) this.#dirty.add(oid);
+      await db.listener.stop();
+      await db.sql.end({ timeout: 2 }).catch(() => {});
+      this.#log.info("database no longer monitored", { database: name });
+    }
+  }
+
+  #addDatabase(name: string) {
+    const m = this.#config.monitor;
+    // Measuring never waits on locks for long: a busy relation is skipped and retried.
+    const sql = connect(this.#target, name, {
+      max: 2,
+      settings: {
+        lock_timeout: `${m.measure_lock_timeout_ms}ms`,
+        statement_timeout: "60s",
+      },
+    });
+    const db: Database = {
+      name,
+      sql,
+      installed: false,
+      measuredAt: 0,
+      hot: new Map(),
+      pending: new Set(),
+      listener: new Listener(this.#target, name, m.listen_channel, {
+        onNotify: (payload) => this.#onNotify(db, payload),
+        onConnect: () => {
+          this.#log.info("listening", { database: name, channel: m.listen_channel });
+          // Whatever was written while we were away was not notified: measure it all again.
+          if (db.measuredAt > 0 || db.installed) {
+            db.measuredAt = 0;
+            void this.#measureDatabase(db, [...this.#limits.keys()]).then(() =>
+              this.#runEvaluations()
+            );
+          }
+        },
+        onDisconnect: (reason, retry) => {
+          db.measuredAt = 0;
+          this.#log.warn("listener disconnected", { database: name, reason, retry_ms: retry });
+        },
+      }),
+    };
+    this.#dbs.set(name, db);
+    db.listener.start();
+  }
+
+  async #measureDatabase(db: Database, owners: number[]) {
+    try {
+      const installed = await isInstalled(db.sql);
+      if (installed !== db.installed || !installed) {
+        if (!installed) {
+          this.#log.warn(
+            "postgres_monitor is not installed in this database: measured by sweeps only",
+            { database: db.name, hint: "run 'install' as a superuser" },
+          );
+        }
+        db.installed = installed;
+      }
+      if (installed && !this.#dryRun) {
+        const changes = await syncTriggers(db.sql, owners);
+        for (const c of changes) {
+          const fields = { database: db.name, table: c.relation, action: c.action };
+          if (c.action === "busy" || c.action === "error") {
+            this.#log.warn("could not attach notify trigger", { ...fields, error: c.detail });
+          } else if (c.action === "attached" || c.action === "detached") {
+            this.#log.debug("notify trigger " + c.action, fields);
+          } else {
+            this.#log.warn("notify trigger was tampered with and has been restored", fields);
+          }
+        }
+      }
+      const { sizes, busy } = await measureOwners(db.sql, owners);
+      for (const oid of this.#cache.replaceDatabase(db.name, sizes, busy)) this.#dirty.add(oid);
+      for (const relid of busy) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
+      db.measuredAt = Date.now();
+    } catch (err) {
+      db.measuredAt = 0;
+      this.#log.error("cannot measure database", { database: db.name, error: errorMessage(err) });
+    }
+  }
+
+  #onControlNotify(payload: string) {
+    if (payload === "c:locks") void this.sweep("control");
+  }
+
+  #onNotify(db: Database, payload: string) {
+    this.#notifications++;
+    const now = Date.now();
+    if (payload === "c:locks") {
+      void this.sweep("control");
+      return;
+    }
+    if (payload.startsWith("d:")) {
+      const relid = Number(payload.slice(2));
+      if (!Number.isSafeInteger(relid)) return;
+      db.hot.delete(relid);
+      const changed = this.#cache.remove(db.name, [relid]);
+      for (const oid of changed) this.#markDirty(oid, now);
+      if (changed.size > 0) void this.#runEvaluations();
+      return;
+    }
+    const relid = Number(payload);
+    if (!Number.isSafeInteger(relid) || relid <= 0) {
+      this.#log.debug("ignored notification", { database: db.name, payload });
+      return;
+    }
+    db.pending.add(relid);
+    db.pendingSince ??= now;
+    db.hot.set(relid, now + HOT_WINDOW_MS);
+    // Batch what arrives within a few ms into one query.
+    db.flushTimer ??= setTimeout(() => void this.#flush(db), 2);
+  }
+
+  #markDirty(oid: number, since: number) {
+    this.#dirty.add(oid);
+    if (!this.#notifyTimes.has(oid)) this.#notifyTimes.set(oid, since);
+  }
+
+  async #flush(db: Database) {
+    db.flushTimer = undefined;
+    const relids = [...db.pending];
+    const since = db.pendingSince ?? Date.now();
+    db.pending.clear();
+    db.pendingSince = undefined;
+    if (relids.length === 0) return;
+    await this.#measureSome(db, relids, since);
+    await this.#runEvaluations();
+  }
+
+  async #measureSome(db: Database, relids: number[], since: number): Promise<Set<number>> {
+    let rows;
+    try {
+      rows = await measureRelations(db.sql, relids);
+    } catch (err) {
+      this.#log.warn("cannot measure relations", {
+        database: db.name,
+        error: errorMessage(err),
+      });
+      for (const r of relids) db.hot.set(r, Date.now() + HOT_WINDOW_MS);
+      return new Set();
+    }
+    const gone: number[] = [];
+    const keep = [];
+    for (const r of rows) {
+      if (!r.exists || !this.#limits.has(r.owner)) gone.push(r.relid);
+      else if (r.busy) db.hot.set(r.relid, Date.now() + HOT_WINDOW_MS);
+      else keep.push(r);
+    }
+    const changed = this.#cache.remove(db.name, gone);
+    for (const oid of this.#cache.update(db.name, keep)) changed.add(oid);
+    for (const oid of changed) this.#markDirty(oid, since);
+    return changed;
+  }
+
+  /** Re-measures hot relations: catches writes that fell inside a trigger's throttle window. */
+  async #remeasureHot() {
+    const now = Date.now();
+    for (const db of this.#dbs.values()) {
+      if (db.hot.size === 0 || db.flushTimer !== undefined) continue;
+      const relids: number[] = [];
+      for (const [relid, until] of db.hot) {
+        if (until < now) db.hot.delete(relid);
+        else relids.push(relid);
+      }
+      if (relids.length === 0) continue;
+      const changed = await this.#measureSome(db, relids, now);
+      if (changed.size > 0) {
+        for (const r of relids) db.hot.set(r, Date.now() + HOT_WINDOW_MS);
+        await this.#runEvaluations();
+      }
+    }
+  }
+
+  /** Lock rows vs reality: finish interrupted locks, forget vanished roles, honour unlocks. */
+  async #reconcileLocks() {
+    if (this.#dryRun) return;
+    const locks = await this.#enforcer.loadLocks();
+    const lockedOids = new Set<number>();
+    for (const l of locks) {
+      if (!l.role_exists) {
+        await this.#enforcer.unlock(l.oid, "postgres_realtime_monitor", "role was dropped");
+        this.#log.info("forgot the lock of a dropped role", { role: l.name });
+        continue;
+      }
+      if (l.can_login) {
+        // An administrator restored LOGIN by hand: that ends our lock. If the role is still
+        // over its hard limit, evaluation locks it again.
+        const r = await this.#enforcer.unlock(
+          l.oid,
+          "postgres_realtime_monitor",
+          "LOGIN was restored outside the daemon",
+        );
+        this.#log.warn("lock ended outside the daemon (LOGIN restored by hand)", {
+          role: l.name,
+          result: r,
+        });
+        const s = this.#state(l.oid);
+        s.locked = false;
+        s.lockedManual = false;
+        continue;
+      }
+      lockedOids.add(l.oid);
+      const s = this.#state(l.oid);
+      s.locked = true;
+      s.lockedManual = l.manual_unlock;
+      if (l.sessions > 0) {
+        // A lock whose session termination was interrupted (or a session that slipped in).
+        const n = await this.#enforcer.terminate(l.oid);
+        this.#log.warn("terminated sessions of a locked role", { role: l.name, sessions: n });
+        this.#count("sessions_terminated", n);
+      }
+    }
+    for (const [oid, s] of this.#states) {
+      if (s.locked && !lockedOids.has(oid)) {
+        s.locked = false;
+        s.lockedManual = false;
+        s.belowHardSince = undefined;
+        this.#log.info("lock was released by hand", {
+          role: this.#limits.get(oid)?.role.name ?? String(oid),
+        });
+      }
+    }
+  }
+
+  /** Evaluates every dirty role; decisions for one role run in order, roles in parallel. */
+  async #runEvaluations(): Promise<void> {
+    if (this.#evaluating) return;
+    this.#evaluating = true;
+    try {
+      while (this.#dirty.size > 0 && !this.#stopped) {
+        const batch = [...this.#dirty].filter((oid) => !this.#inflight.has(oid));
+        for (const oid of batch) this.#dirty.delete(oid);
+        if (batch.length === 0) break;
+        await Promise.all(batch.map((oid) => this.#evaluateRole(oid)));
+      }
+    } finally {
+      this.#evaluating = false;
+    }
+    this.#scheduleMetrics();
+  }
+
+  #complete(): boolean {
+    for (const db of this.#dbs.values()) if (db.measuredAt === 0) return false;
+    return this.#dbs.size > 0;
+  }
+
+  async #evaluateRole(oid: number) {
+    const limit = this.#limits.get(oid);
+    if (!limit) return;
+    const since = this.#notifyTimes.get(oid);
+    this.#notifyTimes.delete(oid);
+    const usage = this.#cache.usage(oid);
+    const now = Date.now();
+    const result = evaluate({
+      usage,
+      limit,
+      state: this.#state(oid),
+      now,
+      softWarningIntervalMs: this.#config.monitor.soft_warning_interval * 1000,
+    });
+    // With a database unmeasured, usage may be low: never relax on a partial view.
+    const partial = !this.#complete();
+    const decisions = result.decisions.filter((d) =>
+      !(partial && (d.kind === "unlock" || d.kind === "soft_cleared"))
+    );
+    if (partial && decisions.length !== result.decisions.length) {
+      result.state.belowHardSince = this.#state(oid).belowHardSince;
+      result.state.overSoft = this.#state(oid).overSoft;
+    }
+    this.#states.set(oid, result.state);
+    if (result.wakeAt !== undefined) this.#scheduleWake(result.wakeAt);
+    if (decisions.length === 0) return;
+    this.#inflight.add(oid);
+    try {
+      for (const d of decisions) {
+        const ok = await this.#carryOut(d, since);
+        if (!ok) {
+          // Applied or retried: evaluate the role again shortly; the evaluator repeats the
+          // decision while the state it wants is not reached.
+          const t = setTimeout(() => {
+            this.#timers.delete(t);
+            this.#dirty.add(oid);
+            void this.#runEvaluations();
+          }, RETRY_MS);
+          this.#timers.add(t);
+          break;
+        }
+      }
+    } finally {
+      this.#inflight.delete(oid);
+    }
+  }
+
+  #scheduleWake(at: number) {
+    if (at >= this.#wakeAt) return;
+    this.#wakeAt = at;
+    clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeAt = Infinity;
+      for (const oid of this.#limits.keys()) this.#dirty.add(oid);
+      void this.#runEvaluations();
+    }, Math.max(0, at - Date.now()));
+  }
+
+  #count(action: string, n = 1) {
+    this.#counters[action] = (this.#counters[action] ?? 0) + n;
+  }
+
+  async #carryOut(d: Decision, since?: number): Promise<boolean> {
+    const base = {
+      role: d.role,
+      usage_bytes: d.usage,
+      soft_limit: d.soft,
+      hard_limit: d.hard,
+      dry_run: this.#dryRun || undefined,
+    };
+    const state = this.#state(d.oid);
+    try {
+      switch (d.kind) {
+        case "soft_exceeded":
+          this.#log.warn("soft limit exceeded", base);
+          this.#syslog?.send(
+            "warning",
+            `User '${d.role}' exceeded soft limit: usage ${d.usage} bytes, soft limit ${d.soft} bytes`,
+          );
+          await this.#enforcer.logEvent(d);
+          break;
+        case "soft_cleared":
+          this.#log.info("back under soft limit", base);
+          this.#syslog?.send(
+            "info",
+            `User '${d.role}' is back under soft limit: usage ${d.usage} bytes`,
+          );
+          await this.#enforcer.logEvent(d);
+          break;
+        case "hard_exceeded":
+          this.#log.warn("hard limit exceeded", {
+            ...base,
+            grace_s: this.#limits.get(d.oid)?.limit.hard_grace_period,
+          });
+          await this.#enforcer.logEvent(d);
+          break;
+        case "lock": {
+          const r = await this.#enforcer.lock(d);
+          state.locked = true;
+          state.lockedManual = d.manualUnlock;
+          state.overHardSince = undefined;
+          const lagMs = since === undefined ? undefined : Date.now() - since;
+          this.#log.error(this.#dryRun ? "dry run: would lock role" : "role locked", {
+            ...base,
+            result: r.result,
+            sessions_terminated: r.sessions,
+            manual_unlock: d.manualUnlock,
+            nologin_ms: Math.round(r.nologinMs),
+            terminated_ms: Math.round(r.terminatedMs),
+            lag_ms: lagMs,
+          });
+          this.#syslog?.send(
+            "crit",
+            `${
+              this.#dryRun ? "DRY RUN: would lock" : "Locked"
+            } user '${d.role}': usage ${d.usage} bytes exceeds hard limit ${d.hard} bytes; ${r.sessions} session(s) terminated${
+              d.manualUnlock ? "; manual unlock required" : ""
+            }`,
+          );
+          this.#count("lock");
+          if (r.sessions > 0) this.#count("sessions_terminated", r.sessions);
+          break;
+        }
+        case "unlock": {
+          const r = await this.#enforcer.unlock(d.oid, "postgres_realtime_monitor", d.reason);
+          state.locked = false;
+          state.lockedManual = false;
+          state.belowHardSince = undefined;
+          this.#log.info(this.#dryRun ? "dry run: would unlock role" : "role unlocked", {
+            ...base,
+            result: r,
+          });
+          this.#syslog?.send(
+            "info",
+            `${
+              this.#dryRun ? "DRY RUN: would unlock" : "Unlocked"
+            } user '${d.role}': usage ${d.usage} bytes is under hard limit ${d.hard} bytes`,
+          );
+          break;
+        }
+      }
+      if (d.kind !== "lock") this.#count(d.kind);
+      return true;
+    } catch (err) {
+      this.#log.error("cannot carry out decision, will retry", {
+        ...base,
+        decision: d.kind,
+        error: errorMessage(err),
+      });
+      return false;
+    }
+  }
+
+  #scheduleMetrics() {
+    if (this.#metricsTimer !== undefined || this.#stopped) return;
+    // Coalesce bursts of changes into one write.
+    this.#metricsTimer = setTimeout(() => {
+      this.#metricsTimer = undefined;
+      void this.#writeMetrics();
+    }, 100);
+  }
+
+  async #writeMetrics() {
+    if (!this.#config.monitor.prometheus_enabled) return;
+    const text = renderMetrics({
+      roles: [...this.#limits.values()].map((l) => ({
+        role: l.role.name,
+        usage: this.#cache.usage(l.role.oid),
+        soft: l.limit.soft_limit,
+        hard: l.limit.hard_limit,
+        locked: this.#state(l.role.oid).locked,
+      })),
+      actions: this.#counters,
+      notifications: this.#notifications,
+      lastSweepSeconds: this.#lastSweepSeconds,
+      lastSweepTimestamp: this.#lastSweepAt,
+      version: VERSION,
+    });
+    try {
+      await writeTextfile(this.#config.monitor.metrics_file, text);
+    } catch (err) {
+      this.#log.warn("cannot write metrics file", {
+        file: this.#config.monitor.metrics_file,
+        error: errorMessage(err),
+      });
+    }
+  }
+
+  /** Usage and state of every limited role (for logs and tests). */
+  snapshot(): { role: string; usage: number; status: string }[] {
+    return [...this.#limits.values()].map((l) => {
+      const usage = this.#cache.usage(l.role.oid);
+      return { role: l.role.name, usage, status: statusOf(usage, l, this.#state(l.role.oid)) };
+    });
+  }
+
+  /** Stops timers, listeners and pools; bounded by `timeoutS` seconds. */
+  async stop(timeoutS = 4): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#sweepTimer);
+    clearInterval(this.#hotTimer);
+    clearTimeout(this.#wakeTimer);
+    clearTimeout(this.#metricsTimer);
+    for (const t of this.#timers) clearTimeout(t);
+    for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);
+    const closing = (async () => {
+      await this.#sweeping?.catch(() => {});
+      if (this.#config) await this.#writeMetrics();
+      await Promise.all([
+        this.#controlListener?.stop(1),
+        ...[...this.#dbs.values()].flatMap((db) => [
+          db.listener.stop(1),
+          db.sql.end({ timeout: 1 }).catch(() => {}),
+        ]),
+        this.#control?.end({ timeout: 1 }).catch(() => {}),
+        this.#syslog?.close(),
+      ]);
+    })();
+    let timer: Timer | undefined;
+    await Promise.race([
+      closing,
+      new Promise((r) => timer = setTimeout(r, timeoutS * 1000)),
+    ]);
+    clearTimeout(timer);
+    this.#log.info("stopped");
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Catalog reads: databases, roles, relation sizes. Every statement is a file in sql/, run with
+ * parameters; nothing here builds SQL from names.
+ *
+ * @module
+ */
+import type { Sql } from "../db/connect.ts";
+import { sqlFile } from "../db/sql_files.ts";
+import type { RoleInfo } from "../evaluate/resolve.ts";
+import type { RelationSize } from "./usage_cache.ts";
+
+/** A measured relation with the flags of sql/measure_relations.sql. */
+export interface MeasuredRelation extends RelationSize {
+  /** The relation still exists. */
+  exists: boolean;
+  /** An AccessExclusiveLock is held or wanted on it: not measured this time. */
+  busy: boolean;
+}
+
+/** Databases that accept connections. */
+export async function listDatabases(sql: Sql): Promise<string[]> {
+  const rows = await sql.unsafe(await sqlFile("list_databases"));
+  return rows.map((r) => String(r.datname));
+}
+
+/** The named roles and every member of the named groups (sql/list_roles.sql). */
+export async function listRoles(
+  sql: Sql,
+  names: readonly string[],
+  groups: readonly string[],
+): Promise<RoleInfo[]> {
+  const rows = await sql.unsafe(await sqlFile("list_roles"), [
+    [...names, ...groups],
+    [...groups],
+  ] as never);
+  return rows.map((r) => ({
+    oid: Number(r.oid),
+    name: String(r.name),
+    superuser: Boolean(r.superuser),
+    replication: Boolean(r.replication),
+    can_login: Boolean(r.can_login),
+    is_self: Boolean(r.is_self),
+    groups: (r.groups as string[]) ?? [],
+  }));
+}
+
+/** Sizes of every relation the given roles own in the connected database. */
+export async function measureOwners(
+  sql: Sql,
+  owners: readonly number[],
+): Promise<{ sizes: RelationSize[]; busy: Set<number> }> {
+  const rows = await sql.unsafe(await sqlFile("measure_owners"), [owners] as never);
+  const sizes: RelationSize[] = [];
+  const busy = new Set<number>();
+  for (const r of rows) {
+    if (r.busy) busy.add(Number(r.relid));
+    else sizes.push({ relid: Number(r.relid), owner: Number(r.owner), bytes: Number(r.bytes) });
+  }
+  return { sizes, busy };
+}
+
+/** Sizes of specific relations (from notifications) in the connected database. */
+export async function measureRelations(
+  sql: Sql,
+  relids: readonly number[],
+): Promise<MeasuredRelation[]> {
+  const rows = await sql.unsafe(await sqlFile("measure_relations"), [relids] as never);
+  return rows.map((r) => ({
+    relid: Number(r.relid),
+    owner: Number(r.owner),
+    bytes: Number(r.bytes),
+    exists: Boolean(r.exists),
+    busy: Boolean(r.busy),
+  }));
+}
+
+/** True when sql/install_database.sql has been applied to the connected database. */
+export async function isInstalled(sql: Sql): Promise<boolean> {
+  const [row] = await sql.unsafe(
+    "SELECT pg_catalog.to_regprocedure('postgres_monitor.sync_triggers(oid[])') IS NOT NULL AS ok",
+  );
+  return Boolean(row?.ok);
+}
+
+/** One change made by postgres_monitor.sync_triggers. */
+export interface TriggerChange {
+  /** Table oid. */
+  relid: number;
+  /** Quoted schema.table. */
+  relation: string;
+  /** attached, re-enabled, replaced, detached, busy, error. */
+  action: string;
+  /** Error text for busy / error. */
+  detail: string | null;
+}
+
+/** Makes the notify trigger present on exactly the tables of `owners` in the connected database. */
+export async function syncTriggers(sql: Sql, owners: readonly number[]): Promise<TriggerChange[]> {
+  const rows = await sql.unsafe(
+    "SELECT relid::int8 AS relid, relation, action, detail FROM postgres_monitor.sync_triggers($1::oid[])",
+    [owners] as never,
+  );
+  return rows.map((r) => ({
+    relid: Number(r.relid),
+    relation: String(r.relation),
+    action: String(r.action),
+    detail: r.detail === null ? null : String(r.detail),
+  }));
+}

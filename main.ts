@@ -1,0 +1,209 @@
+/**
+ * postgres_realtime_monitor_daemon: per-role storage limits for PostgreSQL.
+ *
+ * This file only parses arguments and wires modules together; see lib/ for the work.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "./lib/config/mod.ts";
+import { install, uninstall } from "./lib/commands/admin.ts";
+import { formatStatusTable, status, unlock, UnlockRefusedError } from "./lib/commands/inspect.ts";
+import { Daemon } from "./lib/daemon.ts";
+import { acquirePidFile, PidFileLockedError } from "./lib/pidfile.ts";
+import { permissionFlags } from "./lib/permissions.ts";
+import { errorMessage, Logger } from "./lib/report/log.ts";
+import { VERSION } from "./lib/version.ts";
+
+/** Exit codes. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+const DEFAULT_CONFIG_DIR = "/etc/postgres_monitor";
+
+const USAGE = `postgres_realtime_monitor_daemon ${VERSION}: per-role storage limits for PostgreSQL
+
+Usage: postgres_realtime_monitor_daemon [COMMAND] [OPTIONS]
+
+Commands:
+  run                 Run the daemon (default)
+  install             Create the monitoring role and install sql/ in every monitored database
+                      (as a superuser: --admin-user NAME [default postgres] or --admin-url URL;
+                      --no-template1 to leave template1 alone)
+  uninstall           Remove everything install created (--drop-role also drops the role if
+                      install created it)
+  status [--json]     Usage, limits and state of every limited role
+  unlock ROLE         End the daemon's lock on ROLE (for manual_unlock roles)
+  check-config        Validate the configuration files and exit (0 valid, 2 invalid)
+  permissions         Print the Deno permission flags this configuration needs
+  version             Print the version
+
+Options:
+  --config-dir DIR    Configuration directory (default ${DEFAULT_CONFIG_DIR})
+  --dry-run           Decide and report, change nothing (run)
+  -h, --help          This help
+`;
+
+function print(text: string) {
+  console.log(text);
+}
+
+function fail(message: string, code: number = EXIT.failure): number {
+  console.error(message);
+  return code;
+}
+
+async function runDaemon(configDir: string, dryRun: boolean): Promise<number> {
+  let config;
+  try {
+    config = await loadConfig(configDir);
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message, EXIT.usage);
+    throw err;
+  }
+  const log = new Logger(config.monitor.log_level);
+  let pid;
+  try {
+    pid = await acquirePidFile(config.monitor.pid_file);
+  } catch (err) {
+    log.error("cannot start", { error: errorMessage(err) });
+    return err instanceof PidFileLockedError ? EXIT.failure : EXIT.failure;
+  }
+  const daemon = new Daemon(configDir, { log, dryRun });
+  let stopping: Promise<void> | undefined;
+  const { promise: stopped, resolve: onStopped } = Promise.withResolvers<void>();
+  const stop = (signal: string) => {
+    if (stopping) return;
+    log.info("shutting down", { signal });
+    stopping = daemon.stop(4).finally(() => onStopped());
+  };
+  const handlers: [Deno.Signal, () => void][] = [
+    ["SIGTERM", () => stop("SIGTERM")],
+    ["SIGINT", () => stop("SIGINT")],
+    ["SIGHUP", () => void daemon.reload()],
+  ];
+  for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
+  try {
+    await daemon.start(config);
+  } catch (err) {
+    if (!stopping) {
+      log.error("cannot start", { error: errorMessage(err) });
+      await daemon.stop(2);
+      pid.release();
+      return EXIT.failure;
+    }
+  }
+  await stopped;
+  for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
+  pid.release();
+  return EXIT.ok;
+}
+
+/** Runs the command line; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        "config-dir": { type: "string", default: DEFAULT_CONFIG_DIR },
+        "dry-run": { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        "admin-user": { type: "string" },
+        "admin-url": { type: "string" },
+        "no-template1": { type: "boolean", default: false },
+        "drop-role": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (err) {
+    return fail(`${errorMessage(err)}\n\n${USAGE}`, EXIT.usage);
+  }
+  const { values, positionals } = parsed;
+  const [command = "run", ...rest] = positionals;
+  if (values.help || command === "help") {
+    print(USAGE);
+    return EXIT.ok;
+  }
+  const configDir = values["config-dir"];
+  const needsNoArgs = ["run", "install", "uninstall", "status", "check-config", "permissions"];
+  if (needsNoArgs.includes(command) && rest.length > 0) {
+    return fail(`Unexpected argument '${rest[0]}' for '${command}'`, EXIT.usage);
+  }
+  const load = async () => await loadConfig(configDir);
+
+  try {
+    switch (command) {
+      case "version":
+        print(VERSION);
+        return EXIT.ok;
+      case "run":
+        return await runDaemon(configDir, values["dry-run"]);
+      case "check-config": {
+        const config = await load();
+        const groups = config.limits.filter((l) => l.member_of !== undefined).length;
+        print(
+          `Configuration in '${config.dir}' is valid: ${
+            config.limits.length - groups
+          } user limit(s), ${groups} group limit(s)`,
+        );
+        return EXIT.ok;
+      }
+      case "permissions": {
+        const config = await load();
+        const sqlDir = new URL("./sql", import.meta.url).pathname;
+        print(permissionFlags(config.monitor, config.dir, { sqlDir }).join(" "));
+        return EXIT.ok;
+      }
+      case "install":
+      case "uninstall": {
+        const config = await load();
+        const opts = {
+          url: values["admin-url"],
+          user: values["admin-user"],
+          template1: !values["no-template1"],
+          dropRole: values["drop-role"],
+          out: print,
+        };
+        await (command === "install" ? install(config, opts) : uninstall(config, opts));
+        return EXIT.ok;
+      }
+      case "status": {
+        const config = await load();
+        const result = await status(config);
+        if (values.json) {
+          print(JSON.stringify(result, null, 2));
+        } else {
+          print(result.rows.length > 0 ? formatStatusTable(result.rows) : "No limited roles.");
+          if (result.missing.length > 0) {
+            print(`\nNot found in the cluster: ${result.missing.join(", ")}`);
+          }
+          for (const f of result.failed) print(`Could not measure ${f}`);
+        }
+        return result.failed.length > 0 ? EXIT.failure : EXIT.ok;
+      }
+      case "unlock": {
+        if (rest.length !== 1) return fail("Usage: unlock ROLE", EXIT.usage);
+        const config = await load();
+        const actor = Deno.env.get("SUDO_USER") ?? Deno.env.get("USER") ?? "unknown";
+        const result = await unlock(config, rest[0]!, { actor: `unlock command (${actor})` });
+        print(
+          result === "unlocked"
+            ? `Unlocked '${rest[0]}'`
+            : `Released the lock on '${rest[0]}' (LOGIN was not restored: it was off before)`,
+        );
+        return EXIT.ok;
+      }
+      default:
+        return fail(`Unknown command '${command}'\n\n${USAGE}`, EXIT.usage);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message, EXIT.usage);
+    if (err instanceof UnlockRefusedError) return fail(err.message, EXIT.failure);
+    return fail(`Error: ${errorMessage(err)}`, EXIT.failure);
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

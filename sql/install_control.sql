@@ -1,0 +1,187 @@
+-- Objects installed in the control database only (after install_database.sql, same session):
+-- the state that survives restarts, and the only functions that change roles or end sessions.
+-- They are SECURITY DEFINER, owned by the installing superuser, with a fixed search_path, so the
+-- daemon's role needs neither CREATEROLE nor pg_signal_backend, and cannot use them on roles that
+-- are protected (superusers, replication roles, itself) or that it did not lock.
+
+-- One row per role this daemon has locked; deleted when it unlocks.
+CREATE TABLE IF NOT EXISTS postgres_monitor.role_lock (
+  roleid oid PRIMARY KEY,
+  rolname name NOT NULL,
+  locked_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  reason text NOT NULL,
+  usage_bytes bigint NOT NULL,
+  soft_limit bigint NOT NULL,
+  hard_limit bigint NOT NULL,
+  manual_unlock boolean NOT NULL,
+  -- false when an administrator had already set NOLOGIN: unlocking then leaves NOLOGIN alone.
+  prior_canlogin boolean NOT NULL,
+  sessions_terminated_at timestamptz,
+  locked_by name NOT NULL DEFAULT SESSION_USER
+);
+REVOKE ALL ON postgres_monitor.role_lock FROM PUBLIC;
+
+-- Append-only history: soft exceeded, hard exceeded, locked, sessions terminated, unlocked.
+CREATE TABLE IF NOT EXISTS postgres_monitor.event_log (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  roleid oid,
+  rolname name NOT NULL,
+  event text NOT NULL CHECK (event IN (
+    'soft_exceeded', 'soft_cleared', 'hard_exceeded', 'locked', 'sessions_terminated',
+    'unlocked', 'lock_released', 'tamper')),
+  usage_bytes bigint,
+  soft_limit bigint,
+  hard_limit bigint,
+  actor text NOT NULL DEFAULT SESSION_USER,
+  detail jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS event_log_role_at ON postgres_monitor.event_log (roleid, at);
+REVOKE ALL ON postgres_monitor.event_log FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION postgres_monitor.forbid_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION 'postgres_monitor.event_log is append-only' USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+DROP TRIGGER IF EXISTS event_log_append_only ON postgres_monitor.event_log;
+CREATE TRIGGER event_log_append_only BEFORE UPDATE OR DELETE ON postgres_monitor.event_log
+  FOR EACH ROW EXECUTE FUNCTION postgres_monitor.forbid_change();
+
+-- Why a role must never be locked by the daemon, or NULL. One definition for every caller.
+CREATE OR REPLACE FUNCTION postgres_monitor.protected_reason(role oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE
+    WHEN r.oid IS NULL THEN 'role does not exist'
+    WHEN r.rolsuper THEN 'superuser'
+    WHEN r.rolreplication THEN 'replication role'
+    WHEN r.rolname = SESSION_USER THEN 'the monitoring role itself'
+  END
+  FROM (SELECT role AS wanted) w LEFT JOIN pg_roles r ON r.oid = w.wanted
+$$;
+
+-- Sets NOLOGIN and records the lock. Sessions are ended by terminate_sessions() afterwards, in
+-- a second transaction, so that NOLOGIN is committed first and no new session slips in.
+CREATE OR REPLACE FUNCTION postgres_monitor.lock_role(
+  role oid, usage_bytes bigint, soft_limit bigint, hard_limit bigint, manual_unlock boolean,
+  reason text)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r record;
+  why text := postgres_monitor.protected_reason(role);
+BEGIN
+  IF why IS NOT NULL THEN
+    RAISE EXCEPTION 'Cannot lock role %: %', role, why USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  SELECT a.rolname, a.rolcanlogin INTO r FROM pg_roles a WHERE a.oid = role;
+  IF EXISTS (SELECT 1 FROM postgres_monitor.role_lock l WHERE l.roleid = role) THEN
+    IF r.rolcanlogin THEN
+      EXECUTE format('ALTER ROLE %I NOLOGIN', r.rolname);
+    END IF;
+    RETURN 'already_locked';
+  END IF;
+  IF r.rolcanlogin THEN
+    EXECUTE format('ALTER ROLE %I NOLOGIN', r.rolname);
+  END IF;
+  INSERT INTO postgres_monitor.role_lock AS l
+    (roleid, rolname, reason, usage_bytes, soft_limit, hard_limit, manual_unlock, prior_canlogin)
+  VALUES (role, r.rolname, reason, usage_bytes, soft_limit, hard_limit, manual_unlock,
+          r.rolcanlogin);
+  INSERT INTO postgres_monitor.event_log
+    (roleid, rolname, event, usage_bytes, soft_limit, hard_limit, detail)
+  VALUES (role, r.rolname, 'locked', usage_bytes, soft_limit, hard_limit,
+          jsonb_build_object('reason', reason, 'manual_unlock', manual_unlock,
+                             'prior_canlogin', r.rolcanlogin));
+  RETURN 'locked';
+END
+$$;
+
+-- Terminates the client sessions of a role this daemon has locked; returns how many.
+CREATE OR REPLACE FUNCTION postgres_monitor.terminate_sessions(role oid)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n integer;
+  why text := postgres_monitor.protected_reason(role);
+  name_ name;
+BEGIN
+  IF why IS NOT NULL THEN
+    RAISE EXCEPTION 'Cannot terminate sessions of role %: %', role, why
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  SELECT l.rolname INTO name_ FROM postgres_monitor.role_lock l WHERE l.roleid = role;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'Cannot terminate sessions of role %: it is not locked by this daemon', role
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid)) INTO n
+    FROM pg_stat_activity a
+   WHERE a.usesysid = role AND a.pid <> pg_backend_pid() AND a.backend_type = 'client backend';
+  UPDATE postgres_monitor.role_lock l SET sessions_terminated_at = clock_timestamp()
+   WHERE l.roleid = role;
+  IF n > 0 THEN
+    INSERT INTO postgres_monitor.event_log (roleid, rolname, event, detail)
+    VALUES (role, name_, 'sessions_terminated', jsonb_build_object('sessions', n));
+  END IF;
+  RETURN n;
+END
+$$;
+
+-- Ends a lock this daemon holds: restores LOGIN unless an administrator had set NOLOGIN before the
+-- lock (or has changed rolcanlogin since), deletes the lock row, logs who did it. Returns
+-- 'unlocked', 'released' (row removed, LOGIN untouched) or 'not_locked'.
+CREATE OR REPLACE FUNCTION postgres_monitor.unlock_role(role oid, actor text, reason text)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  l record;
+  r record;
+  role_exists boolean;
+  result text;
+BEGIN
+  SELECT * INTO l FROM postgres_monitor.role_lock x WHERE x.roleid = role FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN 'not_locked';
+  END IF;
+  SELECT a.rolname, a.rolcanlogin INTO r FROM pg_roles a WHERE a.oid = role;
+  role_exists := FOUND;
+  IF role_exists AND l.prior_canlogin AND NOT r.rolcanlogin
+     AND postgres_monitor.protected_reason(role) IS NULL THEN
+    EXECUTE format('ALTER ROLE %I LOGIN', r.rolname);
+    result := 'unlocked';
+  ELSE
+    result := 'released';
+  END IF;
+  DELETE FROM postgres_monitor.role_lock x WHERE x.roleid = role;
+  INSERT INTO postgres_monitor.event_log
+    (roleid, rolname, event, usage_bytes, soft_limit, hard_limit, actor, detail)
+  VALUES (role, CASE WHEN role_exists THEN r.rolname ELSE l.rolname END,
+          CASE result WHEN 'unlocked' THEN 'unlocked' ELSE 'lock_released' END,
+          NULL, l.soft_limit, l.hard_limit, coalesce(actor, SESSION_USER),
+          jsonb_build_object('reason', reason, 'role_exists', role_exists));
+  RETURN result;
+END
+$$;
+
+REVOKE ALL ON FUNCTION postgres_monitor.forbid_change() FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.protected_reason(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text)
+  FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.terminate_sessions(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.unlock_role(oid, text, text) FROM PUBLIC;
+
+DO $grant$
+DECLARE
+  monitor text := pg_catalog.current_setting('postgres_monitor.install_role');
+BEGIN
+  EXECUTE pg_catalog.format('GRANT SELECT ON postgres_monitor.role_lock TO %I', monitor);
+  EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON postgres_monitor.event_log TO %I', monitor);
+  EXECUTE pg_catalog.format(
+    'GRANT EXECUTE ON FUNCTION postgres_monitor.protected_reason(oid),'
+    ' postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text),'
+    ' postgres_monitor.terminate_sessions(oid),'
+    ' postgres_monitor.unlock_role(oid, text, text) TO %I', monitor);
+END
+$grant$;

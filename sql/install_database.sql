@@ -1,0 +1,198 @@
+-- Objects installed in every monitored database (run by `install` as a superuser, idempotent).
+-- Parameters arrive as session settings, never by string concatenation:
+--   postgres_monitor.install_role     the daemon's unprivileged login role
+--   postgres_monitor.install_channel  the LISTEN channel (validated by the config loader)
+
+CREATE SCHEMA IF NOT EXISTS postgres_monitor;
+REVOKE ALL ON SCHEMA postgres_monitor FROM PUBLIC;
+COMMENT ON SCHEMA postgres_monitor IS 'postgres_realtime_monitor: per-role storage limits';
+
+-- Roles whose tables carry the notify trigger; kept in sync by the daemon (sync_triggers).
+CREATE TABLE IF NOT EXISTS postgres_monitor.watched_role (
+  roleid oid PRIMARY KEY
+);
+REVOKE ALL ON postgres_monitor.watched_role FROM PUBLIC;
+
+-- The channel is baked in at install time: into channel() for the event triggers, and as a
+-- literal into notify_write(), which runs as the writer (who has no USAGE on this schema).
+--
+-- notify_write() is the statement-level trigger on a watched role's table. It notifies at most
+-- once per 100 ms per session and table: a transaction that has queued a NOTIFY serializes on a
+-- cluster-wide lock at commit, so notifying every statement would tax every write (README,
+-- "Write overhead"). Writes inside a throttle window are caught by the daemon re-measuring
+-- recently notified tables. No SET clause: it would add a GUC save/restore to every call; every
+-- function and operator is schema-qualified instead.
+DO $install$
+DECLARE
+  channel text := pg_catalog.current_setting('postgres_monitor.install_channel');
+BEGIN
+  EXECUTE pg_catalog.format(
+    'CREATE OR REPLACE FUNCTION postgres_monitor.channel() RETURNS text'
+    ' LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L',
+    pg_catalog.format('SELECT %L::text', channel));
+  EXECUTE pg_catalog.format($fn$
+    CREATE OR REPLACE FUNCTION postgres_monitor.notify_write() RETURNS trigger
+    LANGUAGE plpgsql SECURITY INVOKER AS $body$
+    DECLARE
+      k text := 'postgres_monitor.t' OPERATOR(pg_catalog.||) TG_RELID::text;
+      now_ms bigint := pg_catalog.floor(pg_catalog.date_part('epoch',
+        pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint;
+      last_ms text := pg_catalog.current_setting(k, true);
+    BEGIN
+      IF last_ms IS NULL OR last_ms OPERATOR(pg_catalog.=) ''
+         OR now_ms OPERATOR(pg_catalog.-) last_ms::bigint OPERATOR(pg_catalog.>=) 100
+         OR now_ms OPERATOR(pg_catalog.<) last_ms::bigint THEN
+        PERFORM pg_catalog.set_config(k, now_ms::text, false);
+        PERFORM pg_catalog.pg_notify(%L, TG_RELID::text);
+      END IF;
+      RETURN NULL;
+    END
+    $body$ $fn$, channel);
+END
+$install$;
+
+-- Attaches the trigger to a new table of a watched role, and reports DDL that writes data.
+-- It must never make a DDL statement fail: every error becomes a WARNING.
+CREATE OR REPLACE FUNCTION postgres_monitor.on_ddl_end() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  cmd record;
+  rel record;
+BEGIN
+  FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+    BEGIN
+      CONTINUE WHEN cmd.classid <> 'pg_class'::regclass;
+      SELECT c.oid, c.relkind, c.relowner, c.relpersistence, n.nspname, c.relname INTO rel
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.oid = cmd.objid;
+      CONTINUE WHEN NOT FOUND;
+      CONTINUE WHEN NOT EXISTS (
+        SELECT 1 FROM postgres_monitor.watched_role w WHERE w.roleid = rel.relowner);
+      IF rel.relkind IN ('r', 'p')
+         AND cmd.command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+         AND NOT EXISTS (
+           SELECT 1 FROM pg_trigger t
+            WHERE t.tgrelid = rel.oid AND t.tgname = 'postgres_monitor_notify') THEN
+        EXECUTE format('CREATE TRIGGER postgres_monitor_notify AFTER INSERT OR UPDATE OR DELETE'
+          ' OR TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION'
+          ' postgres_monitor.notify_write()', rel.nspname, rel.relname);
+      END IF;
+      IF cmd.command_tag IN ('CREATE INDEX', 'REFRESH MATERIALIZED VIEW', 'CREATE TABLE AS',
+                             'SELECT INTO', 'CREATE MATERIALIZED VIEW', 'ALTER TABLE') THEN
+        PERFORM pg_notify(postgres_monitor.channel(), rel.oid::text);
+      END IF;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'postgres_monitor: could not track % on %: % (SQLSTATE %)',
+        cmd.command_tag, cmd.object_identity, SQLERRM, SQLSTATE;
+    END;
+  END LOOP;
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'postgres_monitor: DDL tracking skipped: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+END
+$$;
+
+-- A dropped table frees space: tell the daemon, which knows the owner from its cache.
+CREATE OR REPLACE FUNCTION postgres_monitor.on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  obj record;
+BEGIN
+  FOR obj IN SELECT * FROM pg_event_trigger_dropped_objects()
+              WHERE object_type IN ('table', 'materialized view') AND original LOOP
+    PERFORM pg_notify(postgres_monitor.channel(), 'd:' || obj.objid::text);
+  END LOOP;
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'postgres_monitor: drop tracking skipped: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+END
+$$;
+
+DROP EVENT TRIGGER IF EXISTS postgres_monitor_ddl_end;
+CREATE EVENT TRIGGER postgres_monitor_ddl_end ON ddl_command_end
+  EXECUTE FUNCTION postgres_monitor.on_ddl_end();
+DROP EVENT TRIGGER IF EXISTS postgres_monitor_sql_drop;
+CREATE EVENT TRIGGER postgres_monitor_sql_drop ON sql_drop
+  EXECUTE FUNCTION postgres_monitor.on_sql_drop();
+
+-- Makes the set of watched roles exactly `roles` and the notify trigger present and enabled on
+-- each of their tables (and absent elsewhere). Returns one row per table it had to change, so
+-- the daemon can report tampering. Never waits on a busy table: such a table is reported as
+-- 'busy' and retried at the next sweep.
+CREATE OR REPLACE FUNCTION postgres_monitor.sync_triggers(roles oid[])
+RETURNS TABLE (relid oid, relation text, action text, detail text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r record;
+BEGIN
+  DELETE FROM postgres_monitor.watched_role w WHERE w.roleid <> ALL (roles);
+  INSERT INTO postgres_monitor.watched_role (roleid)
+    SELECT DISTINCT u FROM unnest(roles) AS u ON CONFLICT DO NOTHING;
+  PERFORM set_config('lock_timeout', '100ms', true);
+
+  FOR r IN
+    SELECT c.oid, n.nspname, c.relname, t.oid AS tgoid, t.tgenabled, t.tgfoid, t.tgtype
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'postgres_monitor_notify'
+     WHERE c.relkind IN ('r', 'p') AND c.relowner = ANY (roles) AND c.relpersistence <> 't'
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'postgres_monitor')
+       AND (t.oid IS NULL OR t.tgenabled = 'D'
+            OR t.tgfoid <> 'postgres_monitor.notify_write()'::regprocedure
+            OR t.tgtype <> 60)  -- 60 = AFTER, STATEMENT, INSERT|DELETE|UPDATE|TRUNCATE
+  LOOP
+    relid := r.oid;
+    relation := format('%I.%I', r.nspname, r.relname);
+    BEGIN
+      IF r.tgoid IS NOT NULL THEN
+        EXECUTE format('DROP TRIGGER postgres_monitor_notify ON %I.%I', r.nspname, r.relname);
+      END IF;
+      EXECUTE format('CREATE TRIGGER postgres_monitor_notify AFTER INSERT OR UPDATE OR DELETE'
+        ' OR TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION'
+        ' postgres_monitor.notify_write()', r.nspname, r.relname);
+      action := CASE WHEN r.tgoid IS NULL THEN 'attached'
+                     WHEN r.tgenabled = 'D' THEN 're-enabled' ELSE 'replaced' END;
+      detail := NULL;
+    EXCEPTION
+      WHEN lock_not_available THEN action := 'busy'; detail := SQLERRM;
+      WHEN OTHERS THEN action := 'error'; detail := SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')';
+    END;
+    RETURN NEXT;
+  END LOOP;
+
+  FOR r IN
+    SELECT c.oid, n.nspname, c.relname
+      FROM pg_trigger t
+      JOIN pg_class c ON c.oid = t.tgrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE t.tgname = 'postgres_monitor_notify' AND c.relowner <> ALL (roles)
+       AND c.relpersistence <> 't'
+  LOOP
+    relid := r.oid;
+    relation := format('%I.%I', r.nspname, r.relname);
+    BEGIN
+      EXECUTE format('DROP TRIGGER postgres_monitor_notify ON %I.%I', r.nspname, r.relname);
+      action := 'detached';
+      detail := NULL;
+    EXCEPTION
+      WHEN lock_not_available THEN action := 'busy'; detail := SQLERRM;
+      WHEN OTHERS THEN action := 'error'; detail := SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')';
+    END;
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION postgres_monitor.sync_triggers(oid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.on_ddl_end() FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.on_sql_drop() FROM PUBLIC;
+
+-- The daemon's role: reach the schema and keep the trigger set in sync, nothing else.
+DO $grant$
+DECLARE
+  monitor text := pg_catalog.current_setting('postgres_monitor.install_role');
+BEGIN
+  EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA postgres_monitor TO %I', monitor);
+  EXECUTE pg_catalog.format(
+    'GRANT EXECUTE ON FUNCTION postgres_monitor.sync_triggers(oid[]) TO %I', monitor);
+  EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO %I',
+    pg_catalog.current_database(), monitor);
+END
+$grant$;

@@ -1,0 +1,44 @@
+-- Removes what install_database.sql and install_control.sql created in this database and nothing
+-- else: notify triggers on user tables, the event triggers, the schema's own objects, the schema,
+-- and the CONNECT grant to the daemon's role (postgres_monitor.install_role, if it exists).
+DO $uninstall$
+DECLARE
+  t record;
+  monitor text := pg_catalog.current_setting('postgres_monitor.install_role', true);
+BEGIN
+  FOR t IN
+    SELECT n.nspname, c.relname
+      FROM pg_catalog.pg_trigger g
+      JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
+      JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+     WHERE pn.nspname = 'postgres_monitor' AND p.proname = 'notify_write'
+  LOOP
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS postgres_monitor_notify ON %I.%I',
+      t.nspname, t.relname);
+  END LOOP;
+  IF monitor IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = monitor)
+  THEN
+    EXECUTE pg_catalog.format('REVOKE CONNECT ON DATABASE %I FROM %I',
+      pg_catalog.current_database(), monitor);
+  END IF;
+END
+$uninstall$;
+DROP EVENT TRIGGER IF EXISTS postgres_monitor_ddl_end;
+DROP EVENT TRIGGER IF EXISTS postgres_monitor_sql_drop;
+DROP TABLE IF EXISTS postgres_monitor.event_log;
+DROP TABLE IF EXISTS postgres_monitor.role_lock;
+DROP TABLE IF EXISTS postgres_monitor.watched_role;
+DROP FUNCTION IF EXISTS postgres_monitor.unlock_role(oid, text, text);
+DROP FUNCTION IF EXISTS postgres_monitor.terminate_sessions(oid);
+DROP FUNCTION IF EXISTS postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text);
+DROP FUNCTION IF EXISTS postgres_monitor.protected_reason(oid);
+DROP FUNCTION IF EXISTS postgres_monitor.forbid_change();
+DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[]);
+DROP FUNCTION IF EXISTS postgres_monitor.on_sql_drop();
+DROP FUNCTION IF EXISTS postgres_monitor.on_ddl_end();
+DROP FUNCTION IF EXISTS postgres_monitor.notify_write();
+DROP FUNCTION IF EXISTS postgres_monitor.channel();
+-- RESTRICT: if someone put their own objects in this schema, stop rather than drop them.
+DROP SCHEMA IF EXISTS postgres_monitor RESTRICT;
