@@ -12,6 +12,9 @@ import type { MonitorConfig } from "./config/monitor.ts";
 export const ENV_VARS = [
   "CREDENTIALS_DIRECTORY",
   "POSTGRES_MONITOR_SYSLOG_SOCKET",
+  // `unlock` records who ran it.
+  "SUDO_USER",
+  "USER",
   // postgres.js reads these even when every option is given explicitly.
   "PGAPPNAME",
   "PGPASSWORD",

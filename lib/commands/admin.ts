@@ -3,7 +3,6 @@
  *
  * @module
  */
-import postgres from "postgres";
 import type { Config } from "../config/mod.ts";
 import { connect, type Sql } from "../db/connect.ts";
 import { sqlFile } from "../db/sql_files.ts";
@@ -26,29 +25,32 @@ export interface AdminOptions {
 }
 
 function adminConnect(config: Config, opts: AdminOptions, database: string): Sql {
-  if (opts.url) {
-    const url = new URL(opts.url);
-    url.pathname = "/" + encodeURIComponent(database);
-    return postgres(url.toString(), {
-      max: 1,
-      onnotice: (n) => opts.out(`  ${n.severity}: ${n.message}`),
-      fetch_types: false,
-      connection: { application_name: "postgres_realtime_monitor install" },
-    }) as unknown as Sql;
-  }
   const m = config.monitor;
-  return connect(
-    {
-      host: m.host,
-      port: m.port,
-      user: opts.user ?? "postgres",
-      password: opts.password,
-      applicationName: "postgres_realtime_monitor install",
-      connectTimeout: m.connect_timeout,
-    },
-    database,
-    { max: 1, onNotice: (n) => opts.out(`  ${n.severity}: ${n.message}`) },
-  );
+  let target = {
+    host: m.host,
+    port: m.port,
+    user: opts.user ?? "postgres",
+    password: opts.password,
+    applicationName: "postgres_realtime_monitor install",
+    connectTimeout: m.connect_timeout,
+  };
+  if (opts.url) {
+    // Parsed here rather than handed to postgres.js, which would also consult PG* variables.
+    const url = new URL(opts.url);
+    target = {
+      ...target,
+      host: decodeURIComponent(url.hostname.replace(/^\[|\]$/g, "")) ||
+        (url.searchParams.get("host") ?? m.host),
+      port: url.port ? Number(url.port) : m.port,
+      user: url.username ? decodeURIComponent(url.username) : target.user,
+      password: url.password ? decodeURIComponent(url.password) : target.password,
+    };
+  }
+  return connect(target, database, {
+    max: 1,
+    onNotice: (n) => opts.out(`  ${n.severity}: ${n.message}`),
+    settings: { client_min_messages: "warning" },
+  });
 }
 
 async function targetDatabases(config: Config, admin: Sql, template1: boolean) {

@@ -1,0 +1,431 @@
+/**
+ * Test fixtures against a real PostgreSQL (DATABASE_URL, a superuser URL; `deno task test` starts
+ * an ephemeral cluster and sets it). Each fixture owns a control database, a monitoring role,
+ * its test roles and a config directory, and removes all of them in `cleanup()`.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { loadConfig } from "../lib/config/mod.ts";
+import { permissionFlags } from "../lib/permissions.ts";
+
+/** A superuser postgres.js client. */
+export type Sql = postgres.Sql<Record<string, never>>;
+
+const ADMIN_URL = Deno.env.get("DATABASE_URL");
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const MAIN = `${ROOT}/main.ts`;
+
+/** The superuser URL the tests run against. */
+export function adminUrl(): string {
+  if (!ADMIN_URL) {
+    throw new Error(
+      "DATABASE_URL is not set: run the tests with 'deno task test' (starts a cluster)",
+    );
+  }
+  return ADMIN_URL;
+}
+
+/** A URL for `database` as `user` (trust auth on the test cluster). */
+export function urlFor(database: string, user?: string): string {
+  const url = new URL(adminUrl());
+  url.pathname = "/" + encodeURIComponent(database);
+  if (user !== undefined) url.username = encodeURIComponent(user);
+  return url.toString();
+}
+
+/** Opens a client; `onnotice` silenced. */
+export function client(database = "postgres", user?: string, max = 1): Sql {
+  return postgres(urlFor(database, user), {
+    max,
+    onnotice: () => {},
+    idle_timeout: 0,
+    connect_timeout: 10,
+    connection: { application_name: "pgmon_test" },
+  }) as unknown as Sql;
+}
+
+/** Options of {@linkcode waitFor}. */
+export interface WaitOptions {
+  /** Give up after this many ms. @default {10000} */
+  timeout?: number;
+  /** Poll interval, ms. @default {20} */
+  interval?: number;
+  /** What was awaited, for the error. */
+  what?: string;
+}
+
+/** Polls `check` until it returns a truthy value; throws after the timeout. */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  options: WaitOptions = {},
+): Promise<NonNullable<T>> {
+  const timeout = options.timeout ?? 10_000;
+  const deadline = performance.now() + timeout;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (performance.now() > deadline) {
+      throw new Error(
+        `Timed out after ${timeout} ms waiting for ${options.what ?? "a condition"}` +
+          (last ? `: ${(last as Error).message}` : ""),
+      );
+    }
+    await new Promise((r) => setTimeout(r, options.interval ?? 20));
+  }
+}
+
+/** A short random suffix for cluster-wide names. */
+export function uid(): string {
+  return crypto.randomUUID().slice(0, 8);
+}
+
+/** One parsed log line of the daemon. */
+export type LogLine = Record<string, unknown> & { msg: string; level: string };
+
+/** A daemon subprocess started with exactly the computed permission flags. */
+export class DaemonProcess {
+  /** Parsed JSON log lines so far. */
+  lines: LogLine[] = [];
+  /** Non-JSON stderr lines (should stay empty). */
+  raw: string[] = [];
+  #child: Deno.ChildProcess;
+  #done: Promise<Deno.CommandStatus>;
+  #reader: Promise<void>;
+
+  /** Spawns `main.ts run` (or another command) with flags and args. */
+  constructor(flags: string[], args: string[], env: Record<string, string> = {}) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", ...flags, MAIN, ...args],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env,
+    }).spawn();
+    this.#done = this.#child.status;
+    this.#reader = this.#read();
+  }
+
+  async #read() {
+    const decoder = new TextDecoderStream();
+    let buf = "";
+    for await (const chunk of this.#child.stderr.pipeThrough(decoder)) {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          this.lines.push(JSON.parse(line));
+        } catch {
+          this.raw.push(line);
+        }
+      }
+    }
+  }
+
+  /** The process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Waits for a log line matching `pred`; returns it. */
+  async waitForLog(
+    pred: (l: LogLine) => boolean,
+    options: WaitOptions = {},
+  ): Promise<LogLine> {
+    return await waitFor(() => this.lines.find(pred), {
+      what: options.what ?? "a log line",
+      ...options,
+      timeout: options.timeout ?? 15_000,
+    }).catch((err) => {
+      throw new Error(`${err.message}\n--- daemon log ---\n${this.dump()}`);
+    });
+  }
+
+  /** Log lines with this message. */
+  find(msg: string, role?: string): LogLine[] {
+    return this.lines.filter((l) => l.msg === msg && (role === undefined || l.role === role));
+  }
+
+  /** All output, for failure messages. */
+  dump(): string {
+    return [...this.lines.map((l) => JSON.stringify(l)), ...this.raw].join("\n");
+  }
+
+  /** Sends a signal. */
+  signal(sig: Deno.Signal) {
+    try {
+      this.#child.kill(sig);
+    } catch {
+      // already exited
+    }
+  }
+
+  /** Waits for exit; returns the code. */
+  async exited(): Promise<number> {
+    const s = await this.#done;
+    await this.#reader;
+    return s.code;
+  }
+
+  /** SIGTERM and wait (SIGKILL after `timeoutMs`); returns the exit code. */
+  async stop(timeoutMs = 8000): Promise<number> {
+    this.signal("SIGTERM");
+    const t = setTimeout(() => this.signal("SIGKILL"), timeoutMs);
+    try {
+      return await this.exited();
+    } finally {
+      clearTimeout(t);
+    }
+  }
+}
+
+/** Result of running the CLI once. */
+export interface CliResult {
+  /** Exit code. */
+  code: number;
+  /** Standard output. */
+  stdout: string;
+  /** Standard error. */
+  stderr: string;
+}
+
+/** Runs `main.ts` with the given flags and args to completion. */
+export async function runCli(
+  flags: string[],
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...flags, MAIN, ...args],
+    stdin: "null",
+    env,
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Options of {@linkcode Fixture.create}. */
+export interface FixtureOptions {
+  /** Entries of user_limits.json (role names as given). */
+  limits?: Record<string, unknown>[];
+  /** Extra keys of monitor_config.json. */
+  monitor?: Record<string, unknown>;
+  /** How many extra monitored databases to create besides the control database. @default {0} */
+  extraDatabases?: number;
+  /** Run `install` (as the CLI, with the computed flags). @default {true} */
+  install?: boolean;
+}
+
+/** A control database, a monitoring role, test roles and a config directory. */
+export class Fixture {
+  /** Unique suffix. */
+  readonly id = uid();
+  /** Config directory. */
+  dir = "";
+  /** Control database (also monitored). */
+  readonly controlDb = `pgmon_${this.id}`;
+  /** Extra monitored databases. */
+  extraDbs: string[] = [];
+  /** The daemon's role. */
+  readonly monitorRole = `pgmon_mon_${this.id}`;
+  /** Superuser client on the control database. */
+  admin!: Sql;
+  #roles: string[] = [];
+  #clients: Sql[] = [];
+  #daemons: DaemonProcess[] = [];
+  #limits: Record<string, unknown>[] = [];
+  #monitor: Record<string, unknown> = {};
+
+  /** Creates databases and config, and installs (unless `install: false`). */
+  static async create(options: FixtureOptions = {}): Promise<Fixture> {
+    const f = new Fixture();
+    f.dir = await Deno.makeTempDir({ prefix: "pgmon_test_" });
+    f.#limits = options.limits ?? [];
+    const root = client("postgres");
+    try {
+      await root.unsafe(`CREATE DATABASE ${quoteIdent(f.controlDb)}`);
+      for (let i = 0; i < (options.extraDatabases ?? 0); i++) {
+        const name = `${f.controlDb}_x${i}`;
+        await root.unsafe(`CREATE DATABASE ${quoteIdent(name)}`);
+        f.extraDbs.push(name);
+      }
+    } finally {
+      await root.end();
+    }
+    f.admin = client(f.controlDb, undefined, 2);
+    const url = new URL(adminUrl());
+    f.#monitor = {
+      host: url.hostname,
+      port: Number(url.port),
+      user: f.monitorRole,
+      control_database: f.controlDb,
+      databases: [f.controlDb, ...f.extraDbs],
+      metrics_file: `${f.dir}/metrics/postgres_realtime_monitor.prom`,
+      pid_file: `${f.dir}/daemon.pid`,
+      state_dir: `${f.dir}/state`,
+      syslog_enabled: false,
+      log_level: "debug",
+      ...options.monitor,
+    };
+    await Deno.mkdir(`${f.dir}/metrics`);
+    await Deno.mkdir(`${f.dir}/state`);
+    await f.writeConfig();
+    if (options.install ?? true) {
+      const r = await f.cli(["install", "--admin-url", adminUrl(), "--no-template1"]);
+      if (r.code !== 0) throw new Error(`install failed: ${r.stderr}${r.stdout}`);
+    }
+    return f;
+  }
+
+  /** (Re)writes both config files from the current limits and monitor settings. */
+  async writeConfig(
+    limits: Record<string, unknown>[] = this.#limits,
+    monitor: Record<string, unknown> = this.#monitor,
+  ) {
+    this.#limits = limits;
+    this.#monitor = monitor;
+    await Deno.writeTextFile(
+      `${this.dir}/user_limits.json`,
+      JSON.stringify({ user_limits: limits }, null, 2),
+    );
+    await Deno.writeTextFile(`${this.dir}/monitor_config.json`, JSON.stringify(monitor, null, 2));
+  }
+
+  /** The permission flags computed for this fixture's configuration. */
+  async flags(): Promise<string[]> {
+    const config = await loadConfig(this.dir);
+    return permissionFlags(config.monitor, config.dir, { sqlDir: `${ROOT}/sql` });
+  }
+
+  /** Runs a CLI command with this config dir and the computed flags. */
+  async cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+    return await runCli(await this.flags(), [...args, "--config-dir", this.dir], env);
+  }
+
+  /** Starts the daemon and waits until it is running. */
+  async startDaemon(extraArgs: string[] = [], wait = true): Promise<DaemonProcess> {
+    const d = new DaemonProcess(await this.flags(), [
+      "run",
+      "--config-dir",
+      this.dir,
+      ...extraArgs,
+    ]);
+    this.#daemons.push(d);
+    if (wait) await d.waitForLog((l) => l.msg === "running", { what: "the daemon to start" });
+    return d;
+  }
+
+  /** Creates a login role (name used verbatim) that cleanup drops. */
+  async createRole(name: string, attrs = "LOGIN"): Promise<string> {
+    // set_config then DO: the name travels as data, never in SQL text.
+    await this.admin.begin(async (tx) => {
+      await tx.unsafe("SELECT set_config('pgmon.r', $1, true)", [name]);
+      await tx.unsafe(
+        `DO $$ BEGIN EXECUTE format('CREATE ROLE %I ${attrs}', current_setting('pgmon.r')); END $$`,
+      );
+    });
+    this.#roles.push(name);
+    return name;
+  }
+
+  /** Runs `stmt` (with %I placeholders) formatted on the server with `names` as identifiers. */
+  async exec(stmt: string, names: string[], database = this.controlDb): Promise<void> {
+    const sql = database === this.controlDb ? this.admin : client(database);
+    try {
+      const [row] = await sql.unsafe(
+        `SELECT format($1, ${names.map((_, i) => `$${i + 2}::text`).join(", ")}) AS q`,
+        [stmt, ...names],
+      );
+      await sql.unsafe(String(row!.q));
+    } finally {
+      if (sql !== this.admin) await sql.end();
+    }
+  }
+
+  /** A client logged in as `role` (closed by cleanup). */
+  as(role: string, database = this.controlDb): Sql {
+    const c = client(database, role);
+    this.#clients.push(c);
+    return c;
+  }
+
+  /** rolcanlogin of a role. */
+  async canLogin(role: string): Promise<boolean> {
+    const [r] = await this.admin.unsafe(
+      "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
+      [role],
+    );
+    return Boolean(r?.rolcanlogin);
+  }
+
+  /** Live client sessions of a role. */
+  async sessions(role: string): Promise<number> {
+    const [r] = await this.admin.unsafe(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND backend_type = 'client backend'",
+      [role],
+    );
+    return Number(r?.n);
+  }
+
+  /** Events of the event log for a role, oldest first. */
+  async events(role: string): Promise<string[]> {
+    const rows = await this.admin.unsafe(
+      "SELECT event FROM postgres_monitor.event_log WHERE rolname = $1 ORDER BY id",
+      [role],
+    );
+    return rows.map((r) => String(r.event));
+  }
+
+  /** Stops daemons, closes clients, drops databases and roles. */
+  async cleanup() {
+    for (const d of this.#daemons) await d.stop();
+    for (const c of this.#clients) await c.end({ timeout: 1 }).catch(() => {});
+    await this.admin?.end({ timeout: 1 }).catch(() => {});
+    const root = client("postgres");
+    try {
+      for (const db of [this.controlDb, ...this.extraDbs]) {
+        await root.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+      }
+      for (const role of [...this.#roles, this.monitorRole]) {
+        await root.begin(async (tx) => {
+          await tx.unsafe("SELECT set_config('pgmon.r', $1, true)", [role]);
+          await tx.unsafe(
+            `DO $$ BEGIN
+               PERFORM pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE usename = current_setting('pgmon.r');
+               IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = current_setting('pgmon.r')) THEN
+                 EXECUTE format('DROP ROLE %I', current_setting('pgmon.r'));
+               END IF;
+             END $$`,
+          );
+        });
+      }
+    } finally {
+      await root.end();
+    }
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Quotes an identifier that the test itself generated (only [a-z0-9_]). */
+function quoteIdent(name: string): string {
+  if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`Unexpected test identifier '${name}'`);
+  return `"${name}"`;
+}
+
+/** Bytes as a value large enough to cross limits quickly: rows of 1 kB text, uncompressible. */
+export function fillSql(table: string, kib: number): { text: string; params: unknown[] } {
+  return {
+    text:
+      `INSERT INTO ${table} SELECT md5(g::text || random()::text) || repeat(md5(random()::text), 30)
+             FROM generate_series(1, $1) g`,
+    params: [kib],
+  };
+}
