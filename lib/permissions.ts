@@ -44,7 +44,11 @@ export function permissionFlags(
   if (options.sqlDir) read.add(options.sqlDir);
   if (options.credentialsDir) read.add(options.credentialsDir);
   const write = new Set<string>([config.pid_file, config.state_dir]);
-  if (config.prometheus_enabled) write.add(dirOf(config.metrics_file));
+  if (config.prometheus_enabled) {
+    // rename() of the temp file over the textfile needs read access as well as write.
+    write.add(dirOf(config.metrics_file));
+    read.add(dirOf(config.metrics_file));
+  }
   read.add(config.pid_file);
   const net: string[] = [];
   if (config.host.startsWith("/")) {

@@ -47,10 +47,17 @@ export class UsageCache {
     return sum;
   }
 
-  #add(owner: number, delta: number, changed: Set<number>) {
-    if (delta === 0) return;
-    this.#totals.set(owner, (this.#totals.get(owner) ?? 0) + delta);
-    changed.add(owner);
+  /** Applies net deltas per owner; returns the owners whose total really changed. */
+  #apply(deltas: Map<number, number>): Set<number> {
+    const changed = new Set<number>();
+    for (const [owner, delta] of deltas) {
+      if (delta === 0) continue;
+      const total = (this.#totals.get(owner) ?? 0) + delta;
+      if (total === 0) this.#totals.delete(owner);
+      else this.#totals.set(owner, total);
+      changed.add(owner);
+    }
+    return changed;
   }
 
   /**
@@ -62,43 +69,43 @@ export class UsageCache {
     rows: readonly RelationSize[],
     keep: ReadonlySet<number> = new Set(),
   ): Set<number> {
-    const changed = new Set<number>();
     const old = this.#dbs.get(db) ?? new Map<number, Entry>();
     const next = new Map<number, Entry>();
     for (const [relid, e] of old) if (keep.has(relid)) next.set(relid, e);
     for (const r of rows) next.set(r.relid, { owner: r.owner, bytes: r.bytes });
-    for (const e of old.values()) this.#add(e.owner, -e.bytes, changed);
-    for (const e of next.values()) this.#add(e.owner, e.bytes, changed);
+    const deltas = new Map<number, number>();
+    for (const e of old.values()) deltas.set(e.owner, (deltas.get(e.owner) ?? 0) - e.bytes);
+    for (const e of next.values()) deltas.set(e.owner, (deltas.get(e.owner) ?? 0) + e.bytes);
     this.#dbs.set(db, next);
-    return changed;
+    return this.#apply(deltas);
   }
 
   /** Sets the size of some relations. Returns the owners whose total changed. */
   update(db: string, rows: readonly RelationSize[]): Set<number> {
-    const changed = new Set<number>();
     let map = this.#dbs.get(db);
     if (!map) this.#dbs.set(db, map = new Map());
+    const deltas = new Map<number, number>();
     for (const r of rows) {
       const old = map.get(r.relid);
-      if (old) this.#add(old.owner, -old.bytes, changed);
+      if (old) deltas.set(old.owner, (deltas.get(old.owner) ?? 0) - old.bytes);
       map.set(r.relid, { owner: r.owner, bytes: r.bytes });
-      this.#add(r.owner, r.bytes, changed);
+      deltas.set(r.owner, (deltas.get(r.owner) ?? 0) + r.bytes);
     }
-    return changed;
+    return this.#apply(deltas);
   }
 
   /** Forgets relations (dropped, or no longer owned by a limited role). Returns changed owners. */
   remove(db: string, relids: Iterable<number>): Set<number> {
-    const changed = new Set<number>();
     const map = this.#dbs.get(db);
-    if (!map) return changed;
+    if (!map) return new Set();
+    const deltas = new Map<number, number>();
     for (const relid of relids) {
       const old = map.get(relid);
       if (!old) continue;
       map.delete(relid);
-      this.#add(old.owner, -old.bytes, changed);
+      deltas.set(old.owner, (deltas.get(old.owner) ?? 0) - old.bytes);
     }
-    return changed;
+    return this.#apply(deltas);
   }
 
   /** Forgets a whole database (no longer monitored). Returns changed owners. */

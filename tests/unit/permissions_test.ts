@@ -87,13 +87,8 @@ Deno.test("permissionFlags() does not write the metrics directory when prometheu
   assert.ok(!write.includes("/var/lib/node_exporter"));
 });
 
-// BUG (lib/permissions.ts:44): the metrics directory is only write-allowed, but writeTextfile
-// (lib/report/metrics.ts) ends with Deno.rename, which needs read access to both paths too.
-// Under these flags every metrics write fails with NotCapable ("Requires read access to
-// .../.postgres_realtime_monitor.prom.<pid>.tmp"); checked by hand with Deno 2.9.
 Deno.test({
   name: "permissionFlags() lets the daemon read the metrics directory so the rename succeeds",
-  ignore: true,
   fn() {
     const c = config({ metrics_file: "/var/lib/node_exporter/pgmon.prom" });
     const read = values(permissionFlags(c, DIR), "read");

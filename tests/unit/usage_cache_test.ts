@@ -69,13 +69,8 @@ Deno.test("UsageCache.update() does not report an owner whose new relation has z
   assert.equal(cache.ownerOf("db1", 1), ALICE);
 });
 
-// BUG (lib/measure/usage_cache.ts:83-85): update() subtracts the old size and adds the new one as
-// two separate #add calls, each of which marks the owner changed, so re-measuring a relation at
-// the same size reports its owner as changed. daemon.ts #remeasureHot re-arms the hot window
-// whenever the set is non-empty, so a written-once relation is re-measured forever.
 Deno.test({
   name: "UsageCache.update() does not report an owner whose total did not change",
-  ignore: true,
   fn() {
     const cache = new UsageCache();
     cache.update("db1", [{ relid: 1, owner: ALICE, bytes: 100 }]);
@@ -169,12 +164,8 @@ Deno.test("UsageCache.replaceDatabase() reports owners that gained or lost bytes
   assert.deepEqual([...second].sort(), [ALICE, BOB]);
 });
 
-// BUG (lib/measure/usage_cache.ts:70-71): replaceDatabase() subtracts every old entry and adds
-// every new one separately, so every owner with bytes in the database is reported as changed even
-// when a sweep measures exactly the same sizes ("Returns the owners whose total changed").
 Deno.test({
   name: "UsageCache.replaceDatabase() does not report owners whose total is unchanged",
-  ignore: true,
   fn() {
     const cache = new UsageCache();
     const rows = [

@@ -1,0 +1,137 @@
+/**
+ * The command line and the process lifecycle: bad configuration, pid lock, signals, reload.
+ */
+import assert from "node:assert/strict";
+import { fillSql, Fixture, runCli, waitFor } from "../_helpers.ts";
+
+const MiB = 1024 * 1024;
+
+/** Bad user_limits.json texts, and what the message must name. */
+const BAD_LIMITS: [string, string, RegExp][] = [
+  ["malformed JSON", '{"user_limits": [\n  {"user": "a",, }\n]}', /user_limits\.json:2:\d+/],
+  [
+    "unknown key",
+    '{"user_limits": [{"user": "a", "soft_limt": 1, "hard_limit": 2}]}',
+    /soft_limt.*did you mean 'soft_limit'/s,
+  ],
+  [
+    "wrong type",
+    '{"user_limits": [{"user": "a", "soft_limit": true, "hard_limit": 2}]}',
+    /user_limits\[0\] \(user 'a'\).*soft_limit/s,
+  ],
+  [
+    "hard <= soft",
+    '{"user_limits": [{"user": "a", "soft_limit": 5, "hard_limit": 5}]}',
+    /user_limits\[0\] \(user 'a'\).*hard_limit/s,
+  ],
+  [
+    "negative size",
+    '{"user_limits": [{"user": "a", "soft_limit": -1, "hard_limit": 5}]}',
+    /soft_limit/,
+  ],
+  [
+    "duplicate user",
+    '{"user_limits": [{"user": "a", "soft_limit": 1, "hard_limit": 2}, {"user": "a", "soft_limit": 1, "hard_limit": 2}]}',
+    /user_limits\[1\].*Duplicate user 'a'/s,
+  ],
+  ["missing user_limits", '{"limits": []}', /user_limits/],
+];
+
+for (const [name, text, pattern] of BAD_LIMITS) {
+  Deno.test(`check-config and run reject a limits file with ${name}: exit 2, file named, nothing changed`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/user_limits.json`, text);
+      await Deno.writeTextFile(
+        `${dir}/monitor_config.json`,
+        JSON.stringify({ pid_file: `${dir}/pid`, host: "127.0.0.1", port: 1 }),
+      );
+      const flags = [`--allow-read=${dir}`, `--allow-write=${dir}`];
+      const check = await runCli(flags, ["check-config", "--config-dir", dir]);
+      assert.equal(check.code, 2, check.stderr);
+      assert.match(check.stderr, new RegExp(`${dir}/user_limits\\.json`));
+      assert.match(check.stderr, pattern);
+      // `run` validates before anything else: no pid file, no connection attempt (no net flag).
+      const run = await runCli(flags, ["run", "--config-dir", dir]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(run.stderr, check.stderr);
+      await assert.rejects(Deno.stat(`${dir}/pid`));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("check-config rejects a bad monitor_config.json and accepts a valid pair", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const flags = [`--allow-read=${dir}`];
+    await Deno.writeTextFile(
+      `${dir}/user_limits.json`,
+      '{"user_limits": [{"member_of": "tenants", "soft_limit": "1GB", "hard_limit": "2GB"}]}',
+    );
+    await Deno.writeTextFile(`${dir}/monitor_config.json`, '{"port": "5432", "sweep_intervl": 5}');
+    const bad = await runCli(flags, ["check-config", "--config-dir", dir]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /monitor_config\.json/);
+    assert.match(bad.stderr, /port/);
+    assert.match(bad.stderr, /sweep_intervl.*did you mean 'sweep_interval'/s);
+    await Deno.writeTextFile(`${dir}/monitor_config.json`, "// defaults\n{}\n");
+    const good = await runCli(flags, ["check-config", "--config-dir", dir]);
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(good.stdout, /valid: 0 user limit\(s\), 1 group limit\(s\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("unknown commands and arguments exit 2 with usage", async () => {
+  const r = await runCli([], ["frobnicate"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Unknown command 'frobnicate'/);
+  const s = await runCli([], ["status", "extra"]);
+  assert.equal(s.code, 2);
+});
+
+Deno.test("a second daemon on the same pid file refuses to start; SIGTERM stops within 5 s", async () => {
+  const f = await Fixture.create();
+  try {
+    const first = await f.startDaemon();
+    const second = await f.startDaemon([], false);
+    assert.equal(await second.exited(), 1);
+    assert.ok(second.find("cannot start").some((l) => /another instance/.test(String(l.error))));
+    const t0 = performance.now();
+    assert.equal(await first.stop(5000), 0);
+    assert.ok(performance.now() - t0 < 5000);
+    assert.ok(first.find("stopped").length === 1);
+  } finally {
+    await f.cleanup();
+  }
+});
+
+Deno.test("SIGHUP applies a valid new configuration and keeps the old one when the new is broken", async () => {
+  const f = await Fixture.create();
+  try {
+    const role = await f.createRole(`hup_${f.id}`);
+    await f.writeConfig([{ user: role, soft_limit: 10 * MiB, hard_limit: 20 * MiB }]);
+    await f.exec("CREATE SCHEMA %I AUTHORIZATION %I", [role, role]);
+    const d = await f.startDaemon();
+    const sql = f.as(role);
+    await sql.unsafe("CREATE TABLE t (x text)");
+    await sql.unsafe(fillSql("t", 3072).text, [3072] as never);
+
+    await Deno.writeTextFile(`${f.dir}/user_limits.json`, '{"user_limits": [ broken');
+    d.signal("SIGHUP");
+    const failed = await d.waitForLog((l) => l.msg.startsWith("reload failed"));
+    assert.match(String(failed.error), /user_limits\.json:1:\d+/);
+    assert.equal(await f.canLogin(role), true);
+
+    // A valid file with a lower limit takes effect on the next SIGHUP.
+    await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
+    d.signal("SIGHUP");
+    await d.waitForLog((l) => l.msg === "configuration reloaded");
+    await waitFor(async () => !(await f.canLogin(role)), { what: "the lock after reload" });
+  } finally {
+    await f.cleanup();
+  }
+});
