@@ -508,18 +508,14 @@ export class Daemon {
     const lockedOids = new Set<number>();
     for (const l of locks) {
       if (!l.role_exists) {
-        await this.#enforcer.unlock(l.oid, "postgres_realtime_monitor", "role was dropped");
+        await this.#enforcer.unlock(l.oid, null, "role was dropped");
         this.#log.info("forgot the lock of a dropped role", { role: l.name });
         continue;
       }
       if (l.can_login) {
         // An administrator restored LOGIN by hand: that ends our lock. If the role is still
         // over its hard limit, evaluation locks it again.
-        const r = await this.#enforcer.unlock(
-          l.oid,
-          "postgres_realtime_monitor",
-          "LOGIN was restored outside the daemon",
-        );
+        const r = await this.#enforcer.unlock(l.oid, null, "LOGIN was restored outside the daemon");
         this.#log.warn("lock ended outside the daemon (LOGIN restored by hand)", {
           role: l.name,
           result: r,
@@ -698,7 +694,7 @@ export class Daemon {
           break;
         }
         case "unlock": {
-          const r = await this.#enforcer.unlock(d.oid, "postgres_realtime_monitor", d.reason);
+          const r = await this.#enforcer.unlock(d.oid, null, d.reason);
           state.locked = false;
           state.lockedManual = false;
           state.belowHardSince = undefined;

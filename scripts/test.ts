@@ -16,8 +16,9 @@ if (!Deno.env.get("DATABASE_URL")) {
   env.PGMON_TEST_PG_DATA = cluster.dataDir;
 }
 let code = 1;
+let summary = "";
 try {
-  const status = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: [
       "test",
       "--allow-read",
@@ -30,9 +31,22 @@ try {
     ],
     env,
     stdin: "null",
-  }).spawn().status;
-  code = status.code;
+    stdout: "piped",
+  }).spawn();
+  // Pass the output through, and keep deno test's closing counts for one plain summary line.
+  const decoder = new TextDecoder();
+  let tail = "";
+  for await (const chunk of child.stdout) {
+    await Deno.stdout.write(chunk);
+    tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4000);
+  }
+  // deno-lint-ignore no-control-regex
+  const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
+  const m = [...plain.matchAll(/(\d+) passed \| (\d+) failed/g)].at(-1);
+  if (m) summary = `tests: ${m[1]} passed, ${m[2]} failed`;
+  code = (await child.status).code;
 } finally {
   await cluster?.stop();
 }
+if (summary) console.log(summary);
 Deno.exit(code);

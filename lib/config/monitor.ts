@@ -91,7 +91,7 @@ export interface MonitorConfig {
   soft_warning_interval: number;
   /**
    * Milliseconds between re-measurements of recently written tables, integer >= 10.
-   * @default 250
+   * @default 100
    */
   hot_interval_ms: number;
   /**
@@ -152,7 +152,7 @@ export function defaultMonitorConfig(configDir: string): MonitorConfig {
     state_dir: "/var/lib/postgres_monitor",
     sweep_interval: 60,
     soft_warning_interval: 3600,
-    hot_interval_ms: 250,
+    hot_interval_ms: 100,
     measure_lock_timeout_ms: 200,
     connect_timeout: 10,
     dry_run: false,

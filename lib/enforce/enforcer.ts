@@ -94,8 +94,11 @@ export class Enforcer {
     return Number(row?.n ?? 0);
   }
 
-  /** Ends a lock: 'unlocked', 'released' (LOGIN left alone) or 'not_locked'. */
-  async unlock(oid: number, actor: string, reason: string): Promise<string> {
+  /**
+   * Ends a lock: 'unlocked', 'released' (LOGIN left alone) or 'not_locked'. `actor` goes to the
+   * event log; null records the connected role (the daemon's own actions).
+   */
+  async unlock(oid: number, actor: string | null, reason: string): Promise<string> {
     if (this.#dryRun) return "dry_run";
     const [row] = await this.#sql.unsafe(
       "SELECT postgres_monitor.unlock_role($1, $2, $3) AS result",

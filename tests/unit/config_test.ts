@@ -509,7 +509,7 @@ Deno.test("parseMonitorConfig() fills every default for an empty object", () => 
     state_dir: "/var/lib/postgres_monitor",
     sweep_interval: 60,
     soft_warning_interval: 3600,
-    hot_interval_ms: 250,
+    hot_interval_ms: 100,
     measure_lock_timeout_ms: 200,
     connect_timeout: 10,
     dry_run: false,
