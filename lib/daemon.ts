@@ -392,9 +392,13 @@ export class Daemon {
           const fields = { database: db.name, table: c.relation, action: c.action };
           if (c.action === "busy" || c.action === "error") {
             this.#log.warn("could not attach notify trigger", { ...fields, error: c.detail });
-          } else if (c.action === "attached" || c.action === "detached") {
+          } else if (
+            c.action === "detached" ||
+            (c.action === "attached" && this.#cache.ownerOf(db.name, c.relid) === undefined)
+          ) {
             this.#log.debug("notify trigger " + c.action, fields);
           } else {
+            // Re-enabled, replaced, or re-attached to a table we already knew: someone removed it.
             this.#log.warn("notify trigger was tampered with and has been restored", fields);
           }
         }

@@ -177,3 +177,34 @@ Deno.test("install is idempotent and uninstall removes every object it created a
     await f.cleanup();
   }
 });
+
+Deno.test("a notify trigger that the owner drops or disables is restored at the next sweep and reported", async () => {
+  const f = await Fixture.create({ monitor: { sweep_interval: 0.5 } });
+  try {
+    const role = await f.createRole(`tamper_${f.id}`);
+    await f.writeConfig([{ user: role, soft_limit: 10 * MiB, hard_limit: 20 * MiB }]);
+    await f.exec("CREATE SCHEMA %I AUTHORIZATION %I", [role, role]);
+    const d = await f.startDaemon();
+    const sql = f.as(role);
+    await sql.unsafe("CREATE TABLE a (x int)");
+    await sql.unsafe("CREATE TABLE b (x int)");
+    await waitFor(async () => (await notifyTriggers(f)).length === 2, { what: "two triggers" });
+    // Let one full sweep measure both tables after they exist.
+    const seen = d.lines.length;
+    await waitFor(() => d.lines.slice(seen).filter((l) => l.msg === "sweep done").length >= 2);
+    await sql.unsafe("DROP TRIGGER postgres_monitor_notify ON a");
+    await sql.unsafe("ALTER TABLE b DISABLE TRIGGER postgres_monitor_notify");
+    const restored = await d.waitForLog((l) =>
+      l.msg === "notify trigger was tampered with and has been restored" && l.action === "attached"
+    );
+    assert.match(String(restored.table), /\.a$/);
+    const reenabled = await d.waitForLog((l) => l.action === "re-enabled");
+    assert.match(String(reenabled.table), /\.b$/);
+    const [row] = await f.admin.unsafe(
+      "SELECT count(*)::int AS n FROM pg_trigger WHERE tgname = 'postgres_monitor_notify' AND tgenabled = 'O'",
+    );
+    assert.equal(row?.n, 2);
+  } finally {
+    await f.cleanup();
+  }
+});
