@@ -65,8 +65,11 @@ async function runDaemon(configDir: string, dryRun: boolean): Promise<number> {
   try {
     pid = await acquirePidFile(config.monitor.pid_file);
   } catch (err) {
-    log.error("cannot start", { error: errorMessage(err) });
-    return err instanceof PidFileLockedError ? EXIT.failure : EXIT.failure;
+    log.error("cannot start", {
+      error: errorMessage(err),
+      hint: err instanceof PidFileLockedError ? undefined : "check pid_file and its directory",
+    });
+    return EXIT.failure;
   }
   const daemon = new Daemon(configDir, { log, dryRun });
   let stopping: Promise<void> | undefined;

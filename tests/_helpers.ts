@@ -169,8 +169,15 @@ export class Fixture {
     return d;
   }
 
-  /** Creates a login role (name used verbatim) that cleanup drops. */
-  async createRole(name: string, attrs = "LOGIN"): Promise<string> {
+  /**
+   * Creates a role (name used verbatim) that cleanup drops; with `schema`, also a schema of the
+   * same name that it owns, where its unqualified CREATE TABLE lands.
+   */
+  async createRole(
+    name: string,
+    attrs = "LOGIN",
+    options: { schema?: boolean } = {},
+  ): Promise<string> {
     // set_config then DO: the name travels as data, never in SQL text.
     await this.admin.begin(async (tx) => {
       await tx.unsafe("SELECT set_config('pgmon.r', $1, true)", [name]);
@@ -179,6 +186,7 @@ export class Fixture {
       );
     });
     this.#roles.push(name);
+    if (options.schema) await this.exec("CREATE SCHEMA %I AUTHORIZATION %I", [name, name]);
     return name;
   }
 
@@ -210,6 +218,17 @@ export class Fixture {
       [role],
     );
     return Boolean(r?.rolcanlogin);
+  }
+
+  /** postgres_user_storage_usage_bytes of a role in the metrics file (-1 if absent). */
+  async metricUsage(role: string): Promise<number> {
+    const text = await Deno.readTextFile(`${this.dir}/metrics/postgres_realtime_monitor.prom`)
+      .catch(() => "");
+    const label = role.replaceAll("\\", "\\\\").replaceAll('"', '\\"');
+    const line = text.split("\n").find((l) =>
+      l.startsWith(`postgres_user_storage_usage_bytes{user="${label}"} `)
+    );
+    return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : -1;
   }
 
   /** Live client sessions of a role. */
@@ -267,12 +286,24 @@ function quoteIdent(name: string): string {
   return `"${name}"`;
 }
 
-/** Bytes as a value large enough to cross limits quickly: rows of 1 kB text, uncompressible. */
-export function fillSql(table: string, kib: number): { text: string; params: unknown[] } {
-  return {
-    text:
-      `INSERT INTO ${table} SELECT md5(g::text || random()::text) || repeat(md5(random()::text), 30)
-             FROM generate_series(1, $1) g`,
-    params: [kib],
-  };
+/** Inserts about `kib` KiB of incompressible 1 kB rows into `table` (a name the test chose). */
+export async function fill(sql: Pick<Sql, "unsafe">, table: string, kib: number): Promise<void> {
+  await sql.unsafe(
+    `INSERT INTO ${table} SELECT md5(g::text || random()::text) || repeat(md5(random()::text), 30)
+       FROM generate_series(1, $1) g`,
+    [kib] as never,
+  );
+}
+
+/** Runs `fn` with a new fixture and always cleans it up. */
+export async function withFixture(
+  options: FixtureOptions,
+  fn: (f: Fixture) => Promise<void>,
+): Promise<void> {
+  const f = await Fixture.create(options);
+  try {
+    await fn(f);
+  } finally {
+    await f.cleanup();
+  }
 }

@@ -124,7 +124,9 @@ export class Syslog {
       // already gone
     }
     if (child) {
-      await Promise.race([child.status, new Promise((r) => setTimeout(r, 1000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([child.status, new Promise((r) => timer = setTimeout(r, 1000))]);
+      clearTimeout(timer);
       try {
         child.kill("SIGTERM");
       } catch {

@@ -2,7 +2,7 @@
  * The command line and the process lifecycle: bad configuration, pid lock, signals, reload.
  */
 import assert from "node:assert/strict";
-import { fillSql, Fixture, runCli, waitFor } from "../_helpers.ts";
+import { fill, runCli, waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -94,8 +94,7 @@ Deno.test("unknown commands and arguments exit 2 with usage", async () => {
 });
 
 Deno.test("a second daemon on the same pid file refuses to start; SIGTERM stops within 5 s", async () => {
-  const f = await Fixture.create();
-  try {
+  await withFixture({}, async (f) => {
     const first = await f.startDaemon();
     const second = await f.startDaemon([], false);
     assert.equal(await second.exited(), 1);
@@ -104,21 +103,18 @@ Deno.test("a second daemon on the same pid file refuses to start; SIGTERM stops 
     assert.equal(await first.stop(5000), 0);
     assert.ok(performance.now() - t0 < 5000);
     assert.ok(first.find("stopped").length === 1);
-  } finally {
-    await f.cleanup();
-  }
+  });
 });
 
 Deno.test("SIGHUP applies a valid new configuration and keeps the old one when the new is broken", async () => {
-  const f = await Fixture.create();
-  try {
-    const role = await f.createRole(`hup_${f.id}`);
+  await withFixture({}, async (f) => {
+    const role = await f.createRole(`hup_${f.id}`, "LOGIN", { schema: true });
     await f.writeConfig([{ user: role, soft_limit: 10 * MiB, hard_limit: 20 * MiB }]);
-    await f.exec("CREATE SCHEMA %I AUTHORIZATION %I", [role, role]);
+
     const d = await f.startDaemon();
     const sql = f.as(role);
     await sql.unsafe("CREATE TABLE t (x text)");
-    await sql.unsafe(fillSql("t", 3072).text, [3072] as never);
+    await fill(sql, "t", 3072);
 
     await Deno.writeTextFile(`${f.dir}/user_limits.json`, '{"user_limits": [ broken');
     d.signal("SIGHUP");
@@ -131,7 +127,5 @@ Deno.test("SIGHUP applies a valid new configuration and keeps the old one when t
     d.signal("SIGHUP");
     await d.waitForLog((l) => l.msg === "configuration reloaded");
     await waitFor(async () => !(await f.canLogin(role)), { what: "the lock after reload" });
-  } finally {
-    await f.cleanup();
-  }
+  });
 });

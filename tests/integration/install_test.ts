@@ -3,7 +3,7 @@
  * the installed objects cannot be turned against other roles, `uninstall` removes it all.
  */
 import assert from "node:assert/strict";
-import { adminUrl, client, Fixture, waitFor } from "../_helpers.ts";
+import { adminUrl, client, type Fixture, waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -16,8 +16,7 @@ async function notifyTriggers(f: Fixture): Promise<string[]> {
 }
 
 Deno.test("after install, every kind of CREATE TABLE and data-writing DDL still works for everyone", async () => {
-  const f = await Fixture.create();
-  try {
+  await withFixture({}, async (f) => {
     const limited = await f.createRole(`ddl_${f.id}`);
     const free = await f.createRole(`free_${f.id}`);
     await f.writeConfig([{ user: limited, soft_limit: 10 * MiB, hard_limit: 20 * MiB }]);
@@ -62,14 +61,11 @@ Deno.test("after install, every kind of CREATE TABLE and data-writing DDL still 
     assert.equal(triggers.includes("c"), false);
     assert.equal(triggers.length, 7, String(triggers));
     assert.equal(d.find("could not attach notify trigger").length, 0);
-  } finally {
-    await f.cleanup();
-  }
+  });
 });
 
 Deno.test("a limited role cannot use the installed functions against anyone", async () => {
-  const f = await Fixture.create();
-  try {
+  await withFixture({}, async (f) => {
     const role = await f.createRole(`evil_${f.id}`);
     const victim = await f.createRole(`victim_${f.id}`);
     const sql = f.as(role);
@@ -93,14 +89,11 @@ Deno.test("a limited role cannot use the installed functions against anyone", as
       await assert.rejects(sql.unsafe(text, [...params] as never), /permission denied/, text);
     }
     assert.equal(await f.canLogin(victim), true);
-  } finally {
-    await f.cleanup();
-  }
+  });
 });
 
 Deno.test("the monitoring role cannot terminate sessions of a role it has not locked", async () => {
-  const f = await Fixture.create();
-  try {
+  await withFixture({}, async (f) => {
     const other = await f.createRole(`other_${f.id}`);
     const busy = f.as(other);
     await busy`SELECT 1`;
@@ -120,14 +113,11 @@ Deno.test("the monitoring role cannot terminate sessions of a role it has not lo
       ))[0]?.r,
       "not_locked",
     );
-  } finally {
-    await f.cleanup();
-  }
+  });
 });
 
 Deno.test("the event log is append-only, even for its owner", async () => {
-  const f = await Fixture.create();
-  try {
+  await withFixture({}, async (f) => {
     await f.admin.unsafe(
       "INSERT INTO postgres_monitor.event_log (rolname, event) VALUES ('x', 'unlocked')",
     );
@@ -136,17 +126,14 @@ Deno.test("the event log is append-only, even for its owner", async () => {
       f.admin.unsafe("UPDATE postgres_monitor.event_log SET rolname = 'y'"),
       /append-only/,
     );
-  } finally {
-    await f.cleanup();
-  }
+  });
 });
 
 Deno.test("install is idempotent and uninstall removes every object it created and nothing else", async () => {
-  const f = await Fixture.create({ extraDatabases: 1 });
-  try {
-    const role = await f.createRole(`un_${f.id}`);
+  await withFixture({ extraDatabases: 1 }, async (f) => {
+    const role = await f.createRole(`un_${f.id}`, "LOGIN", { schema: true });
     await f.writeConfig([{ user: role, soft_limit: 10 * MiB, hard_limit: 20 * MiB }]);
-    await f.exec("CREATE SCHEMA %I AUTHORIZATION %I", [role, role]);
+
     const again = await f.cli(["install", "--admin-url", adminUrl(), "--no-template1"]);
     assert.equal(again.code, 0, again.stderr);
     const d = await f.startDaemon();
@@ -173,17 +160,14 @@ Deno.test("install is idempotent and uninstall removes every object it created a
     await sql.unsafe("INSERT INTO keep_me VALUES (1)");
     // DDL still works after uninstall.
     await sql.unsafe("CREATE TABLE after_uninstall (x int)");
-  } finally {
-    await f.cleanup();
-  }
+  });
 });
 
 Deno.test("a notify trigger that the owner drops or disables is restored at the next sweep and reported", async () => {
-  const f = await Fixture.create({ monitor: { sweep_interval: 0.5 } });
-  try {
-    const role = await f.createRole(`tamper_${f.id}`);
+  await withFixture({ monitor: { sweep_interval: 0.5 } }, async (f) => {
+    const role = await f.createRole(`tamper_${f.id}`, "LOGIN", { schema: true });
     await f.writeConfig([{ user: role, soft_limit: 10 * MiB, hard_limit: 20 * MiB }]);
-    await f.exec("CREATE SCHEMA %I AUTHORIZATION %I", [role, role]);
+
     const d = await f.startDaemon();
     const sql = f.as(role);
     await sql.unsafe("CREATE TABLE a (x int)");
@@ -204,7 +188,5 @@ Deno.test("a notify trigger that the owner drops or disables is restored at the 
       "SELECT count(*)::int AS n FROM pg_trigger WHERE tgname = 'postgres_monitor_notify' AND tgenabled = 'O'",
     );
     assert.equal(row?.n, 2);
-  } finally {
-    await f.cleanup();
-  }
+  });
 });
