@@ -404,8 +404,9 @@ export class Daemon {
         }
       }
       const { sizes, busy } = await measureOwners(db.sql, owners);
-      for (const oid of this.#cache.replaceDatabase(db.name, sizes, busy)) this.#dirty.add(oid);
-      for (const relid of busy) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
+      const keep = new Set(busy.keys());
+      for (const oid of this.#cache.replaceDatabase(db.name, sizes, keep)) this.#dirty.add(oid);
+      for (const relid of keep) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
       db.measuredAt = Date.now();
     } catch (err) {
       db.measuredAt = 0;

@@ -37,6 +37,8 @@ interface Measured {
   locks: Map<number, LockRow>;
   missing: string[];
   failed: string[];
+  /** Owners with relations that could not be measured (busy), and how many. */
+  busy: Map<number, number>;
 }
 
 async function measureAll(config: Config, target: ConnectionTarget, control: Sql) {
@@ -49,11 +51,13 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
   const cache = new UsageCache();
   const owners = [...limits.keys()];
   const failed: string[] = [];
+  const busyOwners = new Map<number, number>();
   await Promise.all(dbs.map(async (name) => {
     const sql = connect(target, name, { max: 1, settings: { lock_timeout: "1s" } });
     try {
-      const { sizes } = await measureOwners(sql, owners);
+      const { sizes, busy } = await measureOwners(sql, owners);
       cache.replaceDatabase(name, sizes);
+      for (const owner of busy.values()) busyOwners.set(owner, (busyOwners.get(owner) ?? 0) + 1);
     } catch (err) {
       failed.push(`${name}: ${(err as Error).message}`);
     } finally {
@@ -62,7 +66,7 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
   }));
   const lockRows = await new Enforcer(control, { dryRun: false }).loadLocks();
   const locks = new Map(lockRows.map((l) => [l.oid, l]));
-  return { limits, cache, locks, missing, failed } satisfies Measured;
+  return { limits, cache, locks, missing, failed, busy: busyOwners } satisfies Measured;
 }
 
 /** Usage and state of every limited role. */
@@ -150,9 +154,18 @@ export async function unlock(
     );
     if (!found) throw new UnlockRefusedError(`Cannot unlock '${role}': no such role`);
     const oid = Number(found.oid);
-    const { limits, cache, locks } = await measureAll(config, target, control);
+    const { limits, cache, locks, busy, failed } = await measureAll(config, target, control);
     if (!locks.has(oid)) {
       throw new UnlockRefusedError(`Cannot unlock '${role}': it is not locked by this daemon`);
+    }
+    // An unmeasured relation or database could hide usage: do not unlock on a partial view.
+    if (failed.length > 0 || busy.has(oid)) {
+      throw new UnlockRefusedError(
+        `Cannot unlock '${role}' now: its usage could not be measured completely (` +
+          [...failed, ...(busy.has(oid) ? [`${busy.get(oid)} table(s) locked exclusively`] : [])]
+            .join("; ") +
+          "); try again",
+      );
     }
     const limit = limits.get(oid);
     const usage = cache.usage(oid);

@@ -44,16 +44,19 @@ export async function listRoles(
   }));
 }
 
-/** Sizes of every relation the given roles own in the connected database. */
+/**
+ * Sizes of every relation the given roles own in the connected database, and the relations that
+ * were not measured because an AccessExclusiveLock is held or wanted on them (relid -> owner).
+ */
 export async function measureOwners(
   sql: Sql,
   owners: readonly number[],
-): Promise<{ sizes: RelationSize[]; busy: Set<number> }> {
+): Promise<{ sizes: RelationSize[]; busy: Map<number, number> }> {
   const rows = await sql.unsafe(await sqlFile("measure_owners"), [owners] as never);
   const sizes: RelationSize[] = [];
-  const busy = new Set<number>();
+  const busy = new Map<number, number>();
   for (const r of rows) {
-    if (r.busy) busy.add(Number(r.relid));
+    if (r.busy) busy.set(Number(r.relid), Number(r.owner));
     else sizes.push({ relid: Number(r.relid), owner: Number(r.owner), bytes: Number(r.bytes) });
   }
   return { sizes, busy };

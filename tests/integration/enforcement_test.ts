@@ -356,3 +356,46 @@ Deno.test("role names with quotes, spaces, backslashes, % and non-ASCII letters 
     );
   });
 });
+
+Deno.test("measuring never waits behind an exclusive lock, and 'unlock' refuses on a partial view", async () => {
+  await withFixture({}, async (f) => {
+    const role = await f.createRole(`busy_${f.id}`, "LOGIN", { schema: true });
+    await f.writeConfig([
+      { user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB, manual_unlock: true },
+    ]);
+    const d = await f.startDaemon();
+    const sql = f.as(role);
+    await sql.unsafe("CREATE TABLE small (x text)");
+    await sql.unsafe("CREATE TABLE big (x text)");
+    await fill(sql, "big", 3072);
+    await waitFor(async () => !(await f.canLogin(role)), { what: "the lock" });
+    await f.exec("DROP TABLE %I.big", [role]);
+
+    // An administrator holds ACCESS EXCLUSIVE on the remaining table in an open transaction.
+    const holder = f.as("postgres");
+    const reserved = await holder.reserve();
+    try {
+      await reserved.unsafe("BEGIN");
+      const [{ q }] = await f.admin.unsafe(
+        "SELECT format('LOCK TABLE %I.small IN ACCESS EXCLUSIVE MODE', $1::text) AS q",
+        [role],
+      ) as unknown as [{ q: string }];
+      await reserved.unsafe(q);
+      const t0 = performance.now();
+      const refused = await f.cli(["unlock", role]);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /could not be measured completely.*locked exclusively/);
+      assert.ok(performance.now() - t0 < 10_000, "unlock did not wait behind the lock");
+      const status = await f.cli(["status"]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal(await f.canLogin(role), false);
+    } finally {
+      await reserved.unsafe("ROLLBACK");
+      reserved.release();
+    }
+    const r = await f.cli(["unlock", role]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await f.canLogin(role), true);
+    assert.equal(d.find("sweep failed").length, 0);
+  });
+});
