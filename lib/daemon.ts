@@ -80,6 +80,7 @@ export class Daemon {
   #evaluating = false;
   #inflight = new Set<number>();
   #timers = new Set<Timer>();
+  #wakers = new Set<() => void>();
   #sweepTimer?: Timer;
   #hotTimer?: Timer;
   #wakeTimer?: Timer;
@@ -143,10 +144,18 @@ export class Daemon {
     await this.#waitForControl();
     await this.#restoreState();
     await this.sweep("start");
+    // "running" means real time is on: wait (bounded) for every LISTEN to be active.
+    let timer: Timer | undefined;
+    await Promise.race([
+      Promise.all([...this.#dbs.values()].map((db) => db.listener.ready)),
+      new Promise((r) => timer = setTimeout(r, m.connect_timeout * 1000)),
+    ]);
+    clearTimeout(timer);
     this.#scheduleSweep();
     this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
     this.#log.info("running", {
       databases: [...this.#dbs.keys()],
+      listening: [...this.#dbs.values()].filter((db) => db.listener.connected).length,
       limited_roles: this.#limits.size,
     });
   }
@@ -174,13 +183,16 @@ export class Daemon {
     }
   }
 
+  /** Waits `ms`, or less if the daemon stops meanwhile. */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.#timers.delete(t);
+        this.#wakers.delete(resolve);
         resolve();
       }, ms);
       this.#timers.add(t);
+      this.#wakers.add(resolve);
     });
   }
 
@@ -780,6 +792,7 @@ export class Daemon {
     clearTimeout(this.#wakeTimer);
     clearTimeout(this.#metricsTimer);
     for (const t of this.#timers) clearTimeout(t);
+    for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);
     const closing = (async () => {
       await this.#sweeping?.catch(() => {});

@@ -3,7 +3,7 @@
 -- AccessExclusiveLock with busy = true and no size (same rule as measure_owners.sql).
 WITH wanted AS (
   SELECT DISTINCT coalesce(i.indrelid, w.relid) AS relid
-    FROM unnest($1::oid[]) AS w (relid)
+    FROM (SELECT jsonb_array_elements_text($1::text::jsonb)::oid) AS w (relid)
     LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = w.relid
 ), busy AS (
   SELECT DISTINCT l.relation

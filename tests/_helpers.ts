@@ -8,7 +8,7 @@
 import postgres from "postgres";
 import { loadConfig } from "../lib/config/mod.ts";
 import { permissionFlags } from "../lib/permissions.ts";
-import { type CliResult, DaemonProcess, runCli } from "../scripts/_process.ts";
+import { type CliResult, DaemonProcess, runCli, waitFor } from "../scripts/_process.ts";
 
 export {
   type CliResult,
@@ -209,6 +209,18 @@ export class Fixture {
     const c = client(database, role);
     this.#clients.push(c);
     return c;
+  }
+
+  /** Waits until `role` cannot log in; on timeout the error carries the daemons' logs. */
+  async waitLocked(role: string, timeout = 10_000): Promise<void> {
+    await waitFor(async () => !(await this.canLogin(role)), {
+      timeout,
+      what: `'${role}' to be locked`,
+    }).catch((err) => {
+      throw new Error(
+        `${err.message}\n--- daemon logs ---\n${this.#daemons.map((d) => d.dump()).join("\n")}`,
+      );
+    });
   }
 
   /** rolcanlogin of a role. */

@@ -61,7 +61,7 @@ export function clientOptions(
     sslnegotiation: null,
     prepare: true,
     debug: false,
-    fetch_types: true,
+    fetch_types: false,
     keep_alive: 30,
     max_pipeline: 100,
     publications: "alltables",

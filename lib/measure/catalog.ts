@@ -1,6 +1,8 @@
 /**
  * Catalog reads: databases, roles, relation sizes. Every statement is a file in sql/, run with
- * parameters; nothing here builds SQL from names.
+ * parameters; nothing here builds SQL from names. Lists travel as one JSON parameter, unpacked
+ * on the server: postgres.js's array encoding depends on a type fetch that can race the first
+ * query on a new connection.
  *
  * @module
  */
@@ -30,9 +32,9 @@ export async function listRoles(
   groups: readonly string[],
 ): Promise<RoleInfo[]> {
   const rows = await sql.unsafe(await sqlFile("list_roles"), [
-    [...names, ...groups],
-    [...groups],
-  ] as never);
+    JSON.stringify([...names, ...groups]),
+    JSON.stringify(groups),
+  ]);
   return rows.map((r) => ({
     oid: Number(r.oid),
     name: String(r.name),
@@ -40,7 +42,7 @@ export async function listRoles(
     replication: Boolean(r.replication),
     can_login: Boolean(r.can_login),
     is_self: Boolean(r.is_self),
-    groups: (r.groups as string[]) ?? [],
+    groups: Array.isArray(r.groups) ? r.groups.map(String) : [],
   }));
 }
 
@@ -52,7 +54,7 @@ export async function measureOwners(
   sql: Sql,
   owners: readonly number[],
 ): Promise<{ sizes: RelationSize[]; busy: Map<number, number> }> {
-  const rows = await sql.unsafe(await sqlFile("measure_owners"), [owners] as never);
+  const rows = await sql.unsafe(await sqlFile("measure_owners"), [JSON.stringify(owners)]);
   const sizes: RelationSize[] = [];
   const busy = new Map<number, number>();
   for (const r of rows) {
@@ -67,7 +69,7 @@ export async function measureRelations(
   sql: Sql,
   relids: readonly number[],
 ): Promise<MeasuredRelation[]> {
-  const rows = await sql.unsafe(await sqlFile("measure_relations"), [relids] as never);
+  const rows = await sql.unsafe(await sqlFile("measure_relations"), [JSON.stringify(relids)]);
   return rows.map((r) => ({
     relid: Number(r.relid),
     owner: Number(r.owner),
@@ -100,8 +102,8 @@ export interface TriggerChange {
 /** Makes the notify trigger present on exactly the tables of `owners` in the connected database. */
 export async function syncTriggers(sql: Sql, owners: readonly number[]): Promise<TriggerChange[]> {
   const rows = await sql.unsafe(
-    "SELECT relid::int8 AS relid, relation, action, detail FROM postgres_monitor.sync_triggers($1::oid[])",
-    [owners] as never,
+    "SELECT relid::int8 AS relid, relation, action, detail FROM postgres_monitor.sync_triggers(ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::oid))",
+    [JSON.stringify(owners)],
   );
   return rows.map((r) => ({
     relid: Number(r.relid),

@@ -32,6 +32,7 @@ export class Listener {
   #attempt = 0;
   #timer?: Timer;
   #connecting = false;
+  #ready = Promise.withResolvers<void>();
 
   /** Creates the listener; call {@linkcode start}. */
   constructor(
@@ -57,6 +58,11 @@ export class Listener {
         this.#schedule("connection closed");
       },
     } as postgres.Options<Record<string, never>>);
+  }
+
+  /** Resolves when LISTEN is first active (or the listener is stopped). */
+  get ready(): Promise<void> {
+    return this.#ready.promise;
   }
 
   /** True while LISTEN is active. */
@@ -86,6 +92,7 @@ export class Listener {
       if (this.#stopped) return;
       this.#connected = true;
       this.#attempt = 0;
+      this.#ready.resolve();
       this.#cb.onConnect();
     } catch (err) {
       this.#connected = false;
@@ -98,6 +105,7 @@ export class Listener {
   /** Stops listening and closes the connection (waits at most `timeoutS` seconds). */
   async stop(timeoutS = 2) {
     this.#stopped = true;
+    this.#ready.resolve();
     clearTimeout(this.#timer);
     this.#connected = false;
     await this.#sql.end({ timeout: timeoutS }).catch(() => {});

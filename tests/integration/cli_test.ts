@@ -2,7 +2,7 @@
  * The command line and the process lifecycle: bad configuration, pid lock, signals, reload.
  */
 import assert from "node:assert/strict";
-import { fill, runCli, waitFor, withFixture } from "../_helpers.ts";
+import { DaemonProcess, fill, runCli, waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -126,6 +126,50 @@ Deno.test("SIGHUP applies a valid new configuration and keeps the old one when t
     await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
     d.signal("SIGHUP");
     await d.waitForLog((l) => l.msg === "configuration reloaded");
-    await waitFor(async () => !(await f.canLogin(role)), { what: "the lock after reload" });
+    await f.waitLocked(role);
   });
+});
+
+Deno.test("with PostgreSQL unreachable the daemon waits and logs, and SIGTERM still stops it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close(); // nothing listens there now
+    await Deno.writeTextFile(`${dir}/user_limits.json`, '{"user_limits": []}');
+    await Deno.writeTextFile(
+      `${dir}/monitor_config.json`,
+      JSON.stringify({
+        host: "127.0.0.1",
+        port,
+        pid_file: `${dir}/pid`,
+        state_dir: dir,
+        metrics_file: `${dir}/m.prom`,
+        syslog_enabled: false,
+      }),
+    );
+    const { loadConfig } = await import("../../lib/config/mod.ts");
+    const { permissionFlags } = await import("../../lib/permissions.ts");
+    const config = await loadConfig(dir);
+    const d = new DaemonProcess(
+      permissionFlags(config.monitor, config.dir, {
+        sqlDir: new URL("../../sql", import.meta.url).pathname,
+      }),
+      ["run", "--config-dir", dir],
+    );
+    try {
+      const first = await d.waitForLog((l) => l.msg === "control database unavailable");
+      assert.match(String(first.error), /ECONNREFUSED|refused|connect/i);
+      await waitFor(() => d.find("control database unavailable").length >= 2, {
+        what: "a retry with backoff",
+      });
+      const t0 = performance.now();
+      assert.equal(await d.stop(5000), 0, d.dump());
+      assert.ok(performance.now() - t0 < 5000);
+    } finally {
+      d.signal("SIGKILL");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

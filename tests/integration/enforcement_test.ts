@@ -80,7 +80,7 @@ Deno.test("a locked role is unlocked automatically once its data is dropped", as
     const sql = f.as(role);
     await sql.unsafe("CREATE TABLE t (x text)");
     await fill(sql, "t", 3072);
-    await waitFor(async () => !(await f.canLogin(role)), { what: "the lock" });
+    await f.waitLocked(role);
 
     // The role cannot log in: an administrator drops the table for it.
     await f.exec("DROP TABLE %I.t", [role]);
@@ -104,7 +104,7 @@ Deno.test("a manual_unlock role stays locked until 'unlock ROLE', which records 
     const sql = f.as(role);
     await sql.unsafe("CREATE TABLE t (x text)");
     await fill(sql, "t", 3072);
-    await waitFor(async () => !(await f.canLogin(role)), { what: "the lock" });
+    await f.waitLocked(role);
 
     // Still over the limit: unlock refuses and changes nothing.
     const refused = await f.cli(["unlock", role]);
@@ -159,7 +159,7 @@ Deno.test("a member_of entry limits every member, and an explicit user entry win
       await sql.unsafe("CREATE TABLE t (x text)");
       await fill(sql, "t", 3072);
     }
-    await waitFor(async () => !(await f.canLogin(m1)), { what: "m1 locked" });
+    await f.waitLocked(m1);
     await d.waitForLog((l) => l.msg === "role locked" && l.role === m1);
     assert.equal(await f.canLogin(m2), true);
     const status = JSON.parse((await f.cli(["status", "--json"])).stdout);
@@ -195,7 +195,7 @@ Deno.test("tables in another database and another schema, and temporary tables, 
       await tx.unsafe("CREATE TEMP TABLE tmp (x text)");
       await fill(tx, "tmp", 1536);
     });
-    await waitFor(async () => !(await f.canLogin(role)), { what: "the lock" });
+    await f.waitLocked(role);
     const locked = await d.waitForLog((l) => l.msg === "role locked" && l.role === role);
     assert.ok(Number(locked.usage_bytes) > 4 * MiB);
   });
@@ -214,7 +214,7 @@ Deno.test("writes by another role into a limited role's table count against the 
     await f.exec("GRANT INSERT ON %I.t TO %I", [owner, writer]);
     const w = f.as(writer);
     await fill(w, `"${owner}".t`, 3072);
-    await waitFor(async () => !(await f.canLogin(owner)), { what: "the owner locked" });
+    await f.waitLocked(owner);
     assert.equal(await f.canLogin(writer), true);
     await w`SELECT 1`;
   });
@@ -309,7 +309,7 @@ Deno.test("a restarted daemon keeps a role locked without repeating the lock, an
     const sql = f.as(role);
     await sql.unsafe("CREATE TABLE t (x text)");
     await fill(sql, "t", 3072);
-    await waitFor(async () => !(await f.canLogin(role)), { what: "the lock" });
+    await f.waitLocked(role);
     await first.waitForLog((l) => l.msg === "role locked");
     assert.equal(await first.stop(), 0);
     const before = await f.events(role);
@@ -340,7 +340,7 @@ Deno.test("role names with quotes, spaces, backslashes, % and non-ASCII letters 
     const sql = f.as(role);
     await sql.unsafe("CREATE TABLE t (x text)");
     await fill(sql, "t", 3072);
-    await waitFor(async () => !(await f.canLogin(role)), { what: "the lock" });
+    await f.waitLocked(role);
     const line = await d.waitForLog((l) => l.msg === "role locked");
     assert.equal(line.role, role);
     const status = await f.cli(["status"]);
@@ -368,7 +368,7 @@ Deno.test("measuring never waits behind an exclusive lock, and 'unlock' refuses 
     await sql.unsafe("CREATE TABLE small (x text)");
     await sql.unsafe("CREATE TABLE big (x text)");
     await fill(sql, "big", 3072);
-    await waitFor(async () => !(await f.canLogin(role)), { what: "the lock" });
+    await f.waitLocked(role);
     await f.exec("DROP TABLE %I.big", [role]);
 
     // An administrator holds ACCESS EXCLUSIVE on the remaining table in an open transaction.
