@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Config, describeEntry, loadConfig } from "./config/mod.ts";
+import { type Config, describeEntry, loadConfig, parseListenAddress } from "./config/mod.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
 import { Enforcer } from "./enforce/enforcer.ts";
 import {
@@ -26,7 +26,8 @@ import {
 } from "./measure/catalog.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
-import { renderMetrics, writeTextfile } from "./report/metrics.ts";
+import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
+import { type Health, type MetricsServer, serveMetrics } from "./report/http.ts";
 import { Syslog } from "./report/syslog.ts";
 import { VERSION } from "./version.ts";
 import { Listener } from "./watch/listener.ts";
@@ -96,6 +97,8 @@ export class Daemon {
   #lastSweepSeconds = 0;
   #lastSweepAt = 0;
   #metricsTimer?: Timer;
+  #lag = new Histogram();
+  #http?: MetricsServer;
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -116,7 +119,7 @@ export class Daemon {
     this.#target = await targetFromConfig(m);
     if (m.syslog_enabled) {
       this.#syslog = new Syslog({
-        socket: Deno.env.get("POSTGRES_MONITOR_SYSLOG_SOCKET"),
+        socket: m.syslog_socket ?? undefined,
         onError: (msg) => this.#log.warn("syslog unavailable", { error: msg }),
       });
     }
@@ -153,6 +156,16 @@ export class Daemon {
     clearTimeout(timer);
     this.#scheduleSweep();
     this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
+    if (m.metrics_listen) {
+      const { hostname, port } = parseListenAddress(m.metrics_listen);
+      this.#http = serveMetrics({
+        hostname,
+        port,
+        metrics: () => this.#metricsText(),
+        health: () => this.health(),
+      });
+      this.#log.info("serving /metrics and /healthz", { address: m.metrics_listen });
+    }
     this.#log.info("running", {
       databases: [...this.#dbs.keys()],
       listening: [...this.#dbs.values()].filter((db) => db.listener.connected).length,
@@ -689,6 +702,7 @@ export class Daemon {
           state.lockedManual = d.manualUnlock;
           state.overHardSince = undefined;
           const lagMs = since === undefined ? undefined : Date.now() - since;
+          if (lagMs !== undefined && !this.#dryRun) this.#lag.observe(lagMs / 1000);
           this.#log.error(this.#dryRun ? "dry run: would lock role" : "role locked", {
             ...base,
             result: r.result,
@@ -749,9 +763,9 @@ export class Daemon {
     }, 100);
   }
 
-  async #writeMetrics() {
-    if (!this.#config.monitor.prometheus_enabled) return;
-    const text = renderMetrics({
+  /** The metrics text, for the textfile and the HTTP listener. */
+  #metricsText(): string {
+    return renderMetrics({
       roles: [...this.#limits.values()].map((l) => ({
         role: l.role.name,
         usage: this.#cache.usage(l.role.oid),
@@ -764,15 +778,42 @@ export class Daemon {
       lastSweepSeconds: this.#lastSweepSeconds,
       lastSweepTimestamp: this.#lastSweepAt,
       version: VERSION,
+      databases: [...this.#dbs.values()].map((db) => ({
+        name: db.name,
+        up: db.listener.connected,
+      })),
+      detectionLag: this.#lag,
     });
+  }
+
+  async #writeMetrics() {
+    if (!this.#config.monitor.prometheus_enabled) return;
     try {
-      await writeTextfile(this.#config.monitor.metrics_file, text);
+      await writeTextfile(this.#config.monitor.metrics_file, this.#metricsText());
     } catch (err) {
       this.#log.warn("cannot write metrics file", {
         file: this.#config.monitor.metrics_file,
         error: errorMessage(err),
       });
     }
+  }
+
+  /** Healthy when every LISTEN connection is up and the last sweep ended recently. */
+  health(): Health {
+    const reasons: string[] = [];
+    if (!this.#controlListener?.connected) {
+      reasons.push("control database LISTEN connection is down");
+    }
+    for (const db of this.#dbs.values()) {
+      if (!db.listener.connected) reasons.push(`LISTEN connection to '${db.name}' is down`);
+    }
+    const maxAge = Math.max(3 * this.#config.monitor.sweep_interval, 30);
+    const age = Date.now() / 1000 - this.#lastSweepAt;
+    if (this.#lastSweepAt === 0) reasons.push("no full sweep has completed yet");
+    else if (age > maxAge) {
+      reasons.push(`last full sweep ended ${Math.round(age)} s ago (limit ${maxAge} s)`);
+    }
+    return { ok: reasons.length === 0, reasons };
   }
 
   /** Usage and state of every limited role (for logs and tests). */
@@ -804,6 +845,7 @@ export class Daemon {
           db.sql.end({ timeout: 1 }).catch(() => {}),
         ]),
         this.#control?.end({ timeout: 1 }).catch(() => {}),
+        this.#http?.shutdown().catch(() => {}),
         this.#syslog?.close(),
       ]);
     })();

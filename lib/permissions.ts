@@ -1,17 +1,17 @@
 /**
  * The Deno permission flags the daemon needs for a configuration, derived in one place: read the
- * config directory and password file, write the metrics directory, pid file and state directory,
- * connect only to the PostgreSQL endpoint, run only `logger`, read only the environment variables
- * it uses. Never `-A`.
+ * config directory, password file and webhook secret files, write the metrics directory, pid file
+ * and state directory, connect only to the PostgreSQL endpoint, the alert endpoints and the
+ * metrics listen address, run only `logger`, read only the environment variables it uses and the
+ * host name. Never `-A`.
  *
  * @module
  */
-import type { MonitorConfig } from "./config/monitor.ts";
+import { type MonitorConfig, parseListenAddress } from "./config/monitor.ts";
 
 /** Environment variables read by the daemon and by postgres.js. */
 export const ENV_VARS = [
   "CREDENTIALS_DIRECTORY",
-  "POSTGRES_MONITOR_SYSLOG_SOCKET",
   // `unlock` records who ran it.
   "SUDO_USER",
   "USER",
@@ -20,6 +20,21 @@ export const ENV_VARS = [
   "PGPASSWORD",
   "PGTARGETSESSIONATTRS",
 ] as const;
+
+/** `host:port` for a Deno net permission, IPv6 hosts in brackets. */
+function hostPort(hostname: string, port: number): string {
+  return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+}
+
+/** `host:port` of an http(s) URL, the port made explicit; undefined if it is not one. */
+function urlHostPort(text: string): string | undefined {
+  if (!URL.canParse(text)) return undefined;
+  const url = new URL(text);
+  const defaultPort = url.protocol === "https:" ? 443 : url.protocol === "http:" ? 80 : undefined;
+  if (defaultPort === undefined || url.hostname === "") return undefined;
+  // URL keeps the brackets of an IPv6 hostname.
+  return `${url.hostname}:${url.port === "" ? defaultPort : url.port}`;
+}
 
 function dirOf(path: string): string {
   const i = path.lastIndexOf("/");
@@ -50,20 +65,35 @@ export function permissionFlags(
     read.add(dirOf(config.metrics_file));
   }
   read.add(config.pid_file);
-  const net: string[] = [];
+  const net = new Set<string>();
   if (config.host.startsWith("/")) {
     const socket = `${config.host}/.s.PGSQL.${config.port}`;
-    net.push(`unix:${socket}`);
+    net.add(`unix:${socket}`);
     read.add(socket);
     write.add(socket);
   } else {
-    net.push(`${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}`);
+    net.add(hostPort(config.host, config.port));
+  }
+  const alertUrls = config.webhooks.map((webhook) => webhook.url);
+  if (config.slack_enabled) alertUrls.unshift(config.slack_webhook_url);
+  for (const url of alertUrls) {
+    const endpoint = urlHostPort(url);
+    if (endpoint !== undefined) net.add(endpoint);
+  }
+  for (const webhook of config.webhooks) {
+    if (webhook.secret_file !== null) read.add(webhook.secret_file);
+  }
+  if (config.metrics_listen !== null) {
+    const { hostname, port } = parseListenAddress(config.metrics_listen);
+    net.add(hostPort(hostname, port));
   }
   const flags = [
     `--allow-read=${[...read].join(",")}`,
     `--allow-write=${[...write].join(",")}`,
-    `--allow-net=${net.join(",")}`,
+    `--allow-net=${[...net].join(",")}`,
     `--allow-env=${ENV_VARS.join(",")}`,
+    // Alerts name the host they come from.
+    "--allow-sys=hostname",
   ];
   if (config.syslog_enabled) flags.push("--allow-run=logger");
   return flags;

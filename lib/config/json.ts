@@ -139,13 +139,18 @@ export function reportUnknownKeys(
 ): void {
   for (const key of Object.keys(object)) {
     if (known.includes(key)) continue;
-    const suggestion = closestMatch(key, known);
-    const hint = suggestion === undefined ? "" : `, did you mean ${quote(suggestion)}?`;
-    doc.report([...path, key], `Unknown key ${quote(key)}${hint}`, {
+    doc.report([...path, key], unknownKeyMessage(key, known), {
       part: "key",
       ...(entry === undefined ? {} : { entry }),
     });
   }
+}
+
+/** "Unknown key 'x'", with a did-you-mean suggestion from `known` when one is close. */
+export function unknownKeyMessage(key: string, known: readonly string[]): string {
+  const suggestion = closestMatch(key, known);
+  const hint = suggestion === undefined ? "" : `, did you mean ${quote(suggestion)}?`;
+  return `Unknown key ${quote(key)}${hint}`;
 }
 
 function pathKey(path: JsonPath): string {

@@ -17,13 +17,17 @@ import {
 export { ConfigError, type ConfigProblem, formatProblem } from "./errors.ts";
 export { describeEntry, type LimitEntry, LIMITS_FILE_NAME, parseLimits } from "./limits.ts";
 export {
+  ALERT_EVENTS,
+  type AlertEvent,
   DEFAULT_PASSWORD_FILE_NAME,
   defaultMonitorConfig,
   LOG_LEVELS,
   type LogLevel,
   MONITOR_FILE_NAME,
   type MonitorConfig,
+  parseListenAddress,
   parseMonitorConfig,
+  type WebhookConfig,
 } from "./monitor.ts";
 export { formatBytes, parseSize, SizeError } from "./size.ts";
 

@@ -19,6 +19,22 @@ export interface RoleMetrics {
   locked: boolean;
 }
 
+/** One alert endpoint as the metrics show it. */
+export interface EndpointMetrics {
+  /** Endpoint name ("slack", or the webhook's name): never its URL. */
+  endpoint: string;
+  /** Deliveries waiting. */
+  queued: number;
+  /** Delivered since start. */
+  sent: number;
+  /** Attempts that failed and will be retried, since start. */
+  retried: number;
+  /** Deliveries dropped (4xx other than 408/429), since start. */
+  dropped: number;
+  /** The circuit breaker is open. */
+  circuitOpen: boolean;
+}
+
 /** Everything the textfile shows. */
 export interface MetricsSnapshot {
   /** Limited roles. */
@@ -33,6 +49,42 @@ export interface MetricsSnapshot {
   lastSweepTimestamp: number;
   /** Daemon version. */
   version: string;
+  /** Monitored databases and whether their LISTEN connection is up. */
+  databases?: { name: string; up: boolean }[];
+  /** Alert endpoints. */
+  alerts?: EndpointMetrics[];
+  /** Notification-to-lock latency. */
+  detectionLag?: Histogram;
+}
+
+/** Upper bounds (seconds) of the detection-lag histogram buckets. */
+export const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+/** A cumulative Prometheus histogram. */
+export class Histogram {
+  /** Bucket upper bounds, ascending. */
+  readonly bounds: readonly number[];
+  /** Observations per bucket (not cumulative), one extra for +Inf. */
+  readonly counts: number[];
+  /** Sum of observations. */
+  sum = 0;
+  /** Number of observations. */
+  count = 0;
+
+  /** Creates an empty histogram with the given bucket bounds. */
+  constructor(bounds: readonly number[] = LAG_BUCKETS) {
+    this.bounds = bounds;
+    this.counts = new Array(bounds.length + 1).fill(0);
+  }
+
+  /** Records one value. */
+  observe(value: number) {
+    let i = this.bounds.findIndex((b) => value <= b);
+    if (i < 0) i = this.bounds.length;
+    this.counts[i] = (this.counts[i] ?? 0) + 1;
+    this.sum += value;
+    this.count++;
+  }
 }
 
 /** Escapes a label value as the exposition format requires. */
@@ -104,6 +156,61 @@ export function renderMetrics(s: MetricsSnapshot): string {
     "When the last full sweep ended, seconds since the epoch.",
   );
   out.push(`postgres_monitor_last_sweep_timestamp_seconds ${s.lastSweepTimestamp}`);
+  if (s.databases) {
+    family(
+      "postgres_monitor_database_up",
+      "gauge",
+      "1 when the LISTEN connection to a monitored database is up.",
+    );
+    for (const db of [...s.databases].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      out.push(`postgres_monitor_database_up{database="${escapeLabel(db.name)}"} ${db.up ? 1 : 0}`);
+    }
+  }
+  if (s.alerts) {
+    const eps = [...s.alerts].sort((a, b) => (a.endpoint < b.endpoint ? -1 : 1));
+    family(
+      "postgres_monitor_alerts_total",
+      "counter",
+      "Alert deliveries since the daemon started, by endpoint and outcome.",
+    );
+    for (const e of eps) {
+      const ep = escapeLabel(e.endpoint);
+      out.push(`postgres_monitor_alerts_total{endpoint="${ep}",outcome="sent"} ${e.sent}`);
+      out.push(`postgres_monitor_alerts_total{endpoint="${ep}",outcome="retried"} ${e.retried}`);
+      out.push(`postgres_monitor_alerts_total{endpoint="${ep}",outcome="dropped"} ${e.dropped}`);
+    }
+    family("postgres_monitor_alert_queue_depth", "gauge", "Alert deliveries waiting, by endpoint.");
+    for (const e of eps) {
+      out.push(
+        `postgres_monitor_alert_queue_depth{endpoint="${escapeLabel(e.endpoint)}"} ${e.queued}`,
+      );
+    }
+    family(
+      "postgres_monitor_alert_circuit_open",
+      "gauge",
+      "1 while an endpoint's circuit breaker is open.",
+    );
+    for (const e of eps) {
+      out.push(
+        `postgres_monitor_alert_circuit_open{endpoint="${escapeLabel(e.endpoint)}"} ${
+          e.circuitOpen ? 1 : 0
+        }`,
+      );
+    }
+  }
+  if (s.detectionLag) {
+    const h = s.detectionLag;
+    const name = "postgres_monitor_detection_lag_seconds";
+    family(name, "histogram", "Time from a write notification to NOLOGIN committed, seconds.");
+    let cumulative = 0;
+    h.bounds.forEach((b, i) => {
+      cumulative += h.counts[i] ?? 0;
+      out.push(`${name}_bucket{le="${b}"} ${cumulative}`);
+    });
+    out.push(`${name}_bucket{le="+Inf"} ${h.count}`);
+    out.push(`${name}_sum ${h.sum}`);
+    out.push(`${name}_count ${h.count}`);
+  }
   family("postgres_monitor_build_info", "gauge", "Version of the daemon; always 1.");
   out.push(`postgres_monitor_build_info{version="${escapeLabel(s.version)}"} 1`);
   return out.join("\n") + "\n";

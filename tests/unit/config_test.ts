@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  ALERT_EVENTS,
   ConfigError,
   defaultMonitorConfig,
   describeEntry,
@@ -7,6 +8,7 @@ import {
   type LimitEntry,
   loadConfig,
   parseLimits,
+  parseListenAddress,
   parseMonitorConfig,
   parseSize,
   SizeError,
@@ -15,6 +17,8 @@ import {
 const FILE = "/etc/postgres_monitor/user_limits.json";
 const MONITOR_FILE = "/etc/postgres_monitor/monitor_config.json";
 const DIR = "/etc/postgres_monitor";
+/** A valid Standard Webhooks secret (24 random bytes). */
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /** Parses a limits file expected to be invalid and returns the error. */
 function limitsError(text: string): ConfigError {
@@ -496,6 +500,12 @@ Deno.test("parseMonitorConfig() fills every default for an empty object", () => 
   assert.deepEqual(config, {
     slack_enabled: false,
     slack_webhook_url: "",
+    alert_timeout_ms: 10000,
+    alert_retry_base_ms: 1000,
+    alert_retry_max_ms: 300000,
+    circuit_breaker_failures: 5,
+    circuit_breaker_cooldown_ms: 30000,
+    webhooks: [],
     prometheus_enabled: true,
     host: "localhost",
     port: 5432,
@@ -505,6 +515,7 @@ Deno.test("parseMonitorConfig() fills every default for an empty object", () => 
     databases: null,
     exempt_roles: [],
     metrics_file: "/var/lib/prometheus/node-exporter/postgres_realtime_monitor.prom",
+    metrics_listen: null,
     pid_file: "/var/run/postgres_realtime_monitor.pid",
     state_dir: "/var/lib/postgres_monitor",
     sweep_interval: 60,
@@ -514,6 +525,7 @@ Deno.test("parseMonitorConfig() fills every default for an empty object", () => 
     connect_timeout: 10,
     dry_run: false,
     syslog_enabled: true,
+    syslog_socket: null,
     log_level: "info",
     listen_channel: "storage_limit_check",
     application_name: "postgres_realtime_monitor",
@@ -524,6 +536,21 @@ Deno.test("parseMonitorConfig() reads every key", () => {
   const text = `{
     "slack_enabled": true,
     "slack_webhook_url": "https://hooks.slack.com/services/T0/B0/xyz",
+    "alert_timeout_ms": 2500,
+    "alert_retry_base_ms": 10,
+    "alert_retry_max_ms": 10,
+    "circuit_breaker_failures": 1,
+    "circuit_breaker_cooldown_ms": 60000,
+    "webhooks": [
+      {
+        "name": "ops-1",
+        "url": "http://alerts.internal:8080/hook",
+        "secret": "${SECRET}",
+        "events": ["locked", "tamper"],
+        "timeout_ms": 100,
+      },
+      {"url": "https://example.com/x", "secret_file": "hook.secret"},
+    ],
     "prometheus_enabled": false,
     "host": "/var/run/postgresql",
     "port": 5433,
@@ -533,6 +560,7 @@ Deno.test("parseMonitorConfig() reads every key", () => {
     "databases": ["app", "analytics"],
     "exempt_roles": ["postgres", "backup"],
     "metrics_file": "/tmp/m.prom",
+    "metrics_listen": "[::1]:9187",
     "pid_file": "/run/monitor.pid",
     "state_dir": "/var/lib/monitor",
     "sweep_interval": 0.5,
@@ -542,6 +570,7 @@ Deno.test("parseMonitorConfig() reads every key", () => {
     "connect_timeout": 2.5,
     "dry_run": true,
     "syslog_enabled": false,
+    "syslog_socket": "/run/systemd/journal/dev-log",
     "log_level": "debug",
     "listen_channel": "_chan1",
     "application_name": "",
@@ -549,6 +578,29 @@ Deno.test("parseMonitorConfig() reads every key", () => {
   assert.deepEqual(parseMonitorConfig(text, MONITOR_FILE, DIR), {
     slack_enabled: true,
     slack_webhook_url: "https://hooks.slack.com/services/T0/B0/xyz",
+    alert_timeout_ms: 2500,
+    alert_retry_base_ms: 10,
+    alert_retry_max_ms: 10,
+    circuit_breaker_failures: 1,
+    circuit_breaker_cooldown_ms: 60000,
+    webhooks: [
+      {
+        name: "ops-1",
+        url: "http://alerts.internal:8080/hook",
+        secret: SECRET,
+        secret_file: null,
+        events: ["locked", "tamper"],
+        timeout_ms: 100,
+      },
+      {
+        name: "webhook2",
+        url: "https://example.com/x",
+        secret: null,
+        secret_file: "/etc/postgres_monitor/hook.secret",
+        events: [...ALERT_EVENTS],
+        timeout_ms: 2500,
+      },
+    ],
     prometheus_enabled: false,
     host: "/var/run/postgresql",
     port: 5433,
@@ -558,6 +610,7 @@ Deno.test("parseMonitorConfig() reads every key", () => {
     databases: ["app", "analytics"],
     exempt_roles: ["postgres", "backup"],
     metrics_file: "/tmp/m.prom",
+    metrics_listen: "[::1]:9187",
     pid_file: "/run/monitor.pid",
     state_dir: "/var/lib/monitor",
     sweep_interval: 0.5,
@@ -567,6 +620,7 @@ Deno.test("parseMonitorConfig() reads every key", () => {
     connect_timeout: 2.5,
     dry_run: true,
     syslog_enabled: false,
+    syslog_socket: "/run/systemd/journal/dev-log",
     log_level: "debug",
     listen_channel: "_chan1",
     application_name: "",
@@ -722,6 +776,405 @@ Deno.test("parseMonitorConfig() reports syntax errors with line and column", () 
   const error = monitorError(`{\n  "port": 5432\n  "host": "db"\n}`);
   assert.equal(error.message, `${MONITOR_FILE}:3:3: Cannot parse JSON: expected ',' or '}'`);
   assert.equal(error.file, MONITOR_FILE);
+});
+
+Deno.test("parseMonitorConfig() validates syslog_socket", () => {
+  const parse = (text: string) => parseMonitorConfig(text, MONITOR_FILE, DIR).syslog_socket;
+  assert.equal(parse(`{"syslog_socket": null}`), null);
+  assert.equal(parse(`{"syslog_socket": "/dev/log"}`), "/dev/log");
+  assert.match(
+    monitorError(`{"syslog_socket": "dev/log"}`).message,
+    /:1:19: Key 'syslog_socket' must be an absolute path, got 'dev\/log'$/,
+  );
+  assert.match(monitorError(`{"syslog_socket": ""}`).message, /'syslog_socket' must not be empty$/);
+  assert.match(
+    monitorError(`{"syslog_socket": false}`).message,
+    /Key 'syslog_socket' must be a string, got boolean$/,
+  );
+});
+
+Deno.test("parseMonitorConfig() keeps a valid metrics_listen as written", () => {
+  const parse = (value: unknown) =>
+    parseMonitorConfig(JSON.stringify({ metrics_listen: value }), MONITOR_FILE, DIR)
+      .metrics_listen;
+  assert.equal(parse(null), null);
+  for (const address of ["127.0.0.1:9187", "localhost:9187", "[::1]:9187", "0.0.0.0:1"]) {
+    assert.equal(parse(address), address);
+  }
+  assert.equal(parse("[fe80::1:2]:65535"), "[fe80::1:2]:65535");
+});
+
+Deno.test("parseMonitorConfig() rejects a metrics_listen without an address or port", () => {
+  const message = (value: unknown) =>
+    monitorError(JSON.stringify({ metrics_listen: value })).message;
+  assert.match(
+    message(":9187"),
+    /Key 'metrics_listen' must name the address to listen on before the port .*, got ':9187'$/,
+  );
+  assert.match(message("9187"), /Key 'metrics_listen' must be 'host:port' .*, got '9187'$/);
+  assert.match(message("localhost"), /must be 'host:port'/);
+  for (const bad of ["localhost:0", "localhost:65536", "localhost:", "localhost:port", "[::1]"]) {
+    assert.match(message(bad), /must end in ':port' with a port of 1\.\.65535/, bad);
+  }
+  assert.match(message("::1:9187"), /must put an IPv6 address in brackets, e.g. '\[::1\]:9187'/);
+  assert.match(message("[nope]:9187"), /must hold an IPv6 address between the brackets/);
+  assert.match(message("[]:9187"), /must hold an IPv6 address between the brackets/);
+  assert.match(message("my host:9187"), /must name a host name or IP address before the port/);
+  assert.match(message(9187), /Key 'metrics_listen' must be a string, got number$/);
+});
+
+Deno.test("parseListenAddress() splits host and port and drops IPv6 brackets", () => {
+  assert.deepEqual(parseListenAddress("127.0.0.1:9187"), { hostname: "127.0.0.1", port: 9187 });
+  assert.deepEqual(parseListenAddress("localhost:80"), { hostname: "localhost", port: 80 });
+  assert.deepEqual(parseListenAddress("[::1]:9187"), { hostname: "::1", port: 9187 });
+  assert.deepEqual(parseListenAddress("[::]:65535"), { hostname: "::", port: 65535 });
+  for (const bad of [":9187", "", "localhost", "::1:9187", "[::1]", "host:0", "host:99999"]) {
+    assert.throws(() => parseListenAddress(bad), TypeError, bad);
+  }
+  assert.throws(() => parseListenAddress(":9187"), /^TypeError: Listen address ':9187' must name/);
+});
+
+Deno.test("parseMonitorConfig() validates the alert delivery settings", () => {
+  const cases: [string, RegExp][] = [
+    [`{"alert_timeout_ms": 99}`, /'alert_timeout_ms' must be at least 100 milliseconds, got 99$/],
+    [
+      `{"alert_timeout_ms": 120001}`,
+      /'alert_timeout_ms' must be at most 120000 milliseconds, got 120001$/,
+    ],
+    [`{"alert_timeout_ms": 1000.5}`, /'alert_timeout_ms' must be a whole number of milliseconds/],
+    [
+      `{"alert_retry_base_ms": 9}`,
+      /'alert_retry_base_ms' must be at least 10 milliseconds, got 9$/,
+    ],
+    [`{"alert_retry_max_ms": "1s"}`, /'alert_retry_max_ms' must be a whole number .*got string$/],
+    [`{"circuit_breaker_failures": 0}`, /'circuit_breaker_failures' must be at least 1, got 0$/],
+    [`{"circuit_breaker_failures": 2.5}`, /'circuit_breaker_failures' must be a whole number/],
+    [
+      `{"circuit_breaker_cooldown_ms": 5}`,
+      /'circuit_breaker_cooldown_ms' must be at least 10 milliseconds, got 5$/,
+    ],
+    [`{"circuit_breaker_cooldown_ms": 1e12}`, /'circuit_breaker_cooldown_ms' must be at most/],
+  ];
+  for (const [text, expected] of cases) assert.match(monitorError(text).message, expected, text);
+  const ok = parseMonitorConfig(
+    `{"alert_timeout_ms": 120000, "alert_retry_base_ms": 500, "circuit_breaker_failures": 100}`,
+    MONITOR_FILE,
+    DIR,
+  );
+  assert.equal(ok.alert_timeout_ms, 120000);
+  assert.equal(ok.alert_retry_base_ms, 500);
+  assert.equal(ok.alert_retry_max_ms, 300000);
+  assert.equal(ok.circuit_breaker_failures, 100);
+});
+
+Deno.test("parseMonitorConfig() requires alert_retry_max_ms >= alert_retry_base_ms", () => {
+  assert.equal(
+    monitorError(`{"alert_retry_base_ms": 2000, "alert_retry_max_ms": 1999}`).message,
+    `${MONITOR_FILE}:1:53: Key 'alert_retry_max_ms' (1999 milliseconds) must be at least ` +
+      `'alert_retry_base_ms' (2000 milliseconds)`,
+  );
+  // Against the default maximum, pointing at the key that was written.
+  assert.match(
+    monitorError(`{"alert_retry_base_ms": 300001}`).message,
+    /:1:25: Key 'alert_retry_max_ms' \(300000 milliseconds\) must be at least/,
+  );
+  assert.match(
+    monitorError(`{"alert_retry_max_ms": 999}`).message,
+    /:1:24: .*'alert_retry_base_ms' \(1000 milliseconds\)$/,
+  );
+  // An invalid value is reported once, not compared.
+  assert.equal(
+    monitorError(`{"alert_retry_base_ms": 5, "alert_retry_max_ms": 4}`).problems.length,
+    2,
+  );
+  const equal = parseMonitorConfig(
+    `{"alert_retry_base_ms": 700, "alert_retry_max_ms": 700}`,
+    MONITOR_FILE,
+    DIR,
+  );
+  assert.equal(equal.alert_retry_max_ms, 700);
+});
+
+/** monitor_config.json text with these webhook items. */
+function webhooksDoc(...items: unknown[]): string {
+  return JSON.stringify({ webhooks: items }, null, 2);
+}
+
+Deno.test("parseMonitorConfig() fills webhook defaults", () => {
+  const text = `{
+    "webhooks": [
+      {"url": "https://a.example/hook"},
+      {"url": "http://b.example:8080/x", "secret": null, "secret_file": null},
+    ],
+    // After "webhooks" on purpose: the file order does not matter.
+    "alert_timeout_ms": 4000,
+  }`;
+  assert.deepEqual(parseMonitorConfig(text, MONITOR_FILE, DIR).webhooks, [
+    {
+      name: "webhook1",
+      url: "https://a.example/hook",
+      secret: null,
+      secret_file: null,
+      events: [...ALERT_EVENTS],
+      timeout_ms: 4000,
+    },
+    {
+      name: "webhook2",
+      url: "http://b.example:8080/x",
+      secret: null,
+      secret_file: null,
+      events: [...ALERT_EVENTS],
+      timeout_ms: 4000,
+    },
+  ]);
+  const [first] = parseMonitorConfig(webhooksDoc({ url: "https://a.example" }), MONITOR_FILE, DIR)
+    .webhooks;
+  assert.equal(first?.timeout_ms, 10000);
+  assert.deepEqual(parseMonitorConfig(`{"webhooks": []}`, MONITOR_FILE, DIR).webhooks, []);
+});
+
+Deno.test("ALERT_EVENTS lists every alert event", () => {
+  assert.deepEqual(ALERT_EVENTS, [
+    "soft_exceeded",
+    "soft_cleared",
+    "hard_exceeded",
+    "locked",
+    "sessions_terminated",
+    "unlocked",
+    "lock_released",
+    "tamper",
+  ]);
+});
+
+Deno.test("parseMonitorConfig() reads webhook names, events, secrets and timeouts", () => {
+  const text = webhooksDoc(
+    { name: "a", url: "https://a.example", events: [...ALERT_EVENTS].reverse() },
+    { name: "b_2-x", url: "https://b.example", secret_file: "/run/creds/b" },
+    { name: "c".repeat(40), url: "https://c.example", secret_file: "./sub/../c.secret" },
+    { url: "https://d.example", secret: SECRET, timeout_ms: 120000, events: ["tamper"] },
+  );
+  const hooks = parseMonitorConfig(text, MONITOR_FILE, DIR).webhooks;
+  assert.deepEqual(hooks.map((h) => h.name), ["a", "b_2-x", "c".repeat(40), "webhook4"]);
+  assert.deepEqual(hooks[0]?.events, [...ALERT_EVENTS].reverse());
+  assert.equal(hooks[1]?.secret_file, "/run/creds/b");
+  assert.equal(hooks[2]?.secret_file, "/etc/postgres_monitor/c.secret");
+  assert.equal(hooks[3]?.secret, SECRET);
+  assert.equal(hooks[3]?.timeout_ms, 120000);
+  assert.deepEqual(hooks[3]?.events, ["tamper"]);
+});
+
+Deno.test("parseMonitorConfig() accepts Standard Webhooks secrets of 24 to 64 bytes", () => {
+  const secret = (bytes: number) => `whsec_${btoa("k".repeat(bytes))}`;
+  for (const bytes of [24, 25, 32, 63, 64]) {
+    const hooks = parseMonitorConfig(
+      webhooksDoc({ url: "https://a.example", secret: secret(bytes) }),
+      MONITOR_FILE,
+      DIR,
+    ).webhooks;
+    assert.equal(hooks[0]?.secret, secret(bytes), `${bytes} bytes`);
+  }
+});
+
+Deno.test("parseMonitorConfig() rejects bad webhook secrets without showing them", () => {
+  const payload = btoa("p".repeat(16));
+  const bad: unknown[] = [
+    payload + btoa("q".repeat(16)), // no prefix
+    `WHSEC_${btoa("q".repeat(32))}`,
+    `whsec_${payload}`, // 16 bytes
+    `whsec_${btoa("q".repeat(23))}`,
+    `whsec_${btoa("q".repeat(65))}`,
+    `whsec_${payload}${payload}!`,
+    `whsec_${btoa("q".repeat(32)).replace(/=+$/, "")}`, // padding removed
+    `whsec_ ${btoa("q".repeat(32))}`,
+    "whsec_",
+    "",
+  ];
+  for (const secret of bad) {
+    const error = monitorError(webhooksDoc({ name: "ops", url: "https://a.example", secret }));
+    assert.match(
+      error.message,
+      /webhooks\[0\] \(name 'ops'\): Key 'secret' must be 'whsec_' followed by the base64 of 24 to 64 bytes$/,
+      String(secret),
+    );
+    assert.ok(!error.message.includes(payload), String(secret));
+    assert.ok(!error.message.includes(btoa("q".repeat(16)).slice(0, 8)), String(secret));
+  }
+  assert.match(
+    monitorError(webhooksDoc({ url: "https://a.example", secret: 42 })).message,
+    /webhooks\[0\]: Key 'secret' must be a string, got number$/,
+  );
+});
+
+Deno.test("parseMonitorConfig() rejects bad webhook URLs without showing them", () => {
+  const token = "T000/B000/leakytoken";
+  const host = "leaky-host.example";
+  const bad = [
+    `ftp://${host}/${token}`,
+    `${host}/${token}`,
+    `https//${host}/${token}`,
+    `mailto:${token}@${host}`,
+    `https://`,
+    `file:///${host}/${token}`,
+    `  ${host}  `,
+    "",
+  ];
+  for (const url of bad) {
+    const error = monitorError(webhooksDoc({ name: "ops", url }));
+    assert.equal(
+      error.message,
+      `${MONITOR_FILE}:5:14: webhooks[0] (name 'ops'): Key 'url' must be an http or https URL`,
+      url,
+    );
+    assert.ok(!error.message.includes(token) && !error.message.includes(host), url);
+    assert.ok(!error.message.includes("leaky"), url);
+  }
+  assert.match(
+    monitorError(webhooksDoc({ url: ["https://x.example"] })).message,
+    /webhooks\[0\]: Key 'url' must be a string, got array$/,
+  );
+  assert.match(
+    monitorError(webhooksDoc({ name: "ops" })).message,
+    /:3:5: webhooks\[0\] \(name 'ops'\): Missing required key 'url'$/,
+  );
+});
+
+Deno.test("parseMonitorConfig() never shows a webhook URL or secret in any message", () => {
+  const url = "https://secret-host.example/hooks/SUPERSECRETTOKEN";
+  const secret = `whsec_${btoa("TOPSECRETBYTES!".repeat(2))}`;
+  const secrets = ["secret-host", "SUPERSECRETTOKEN", secret.slice(6), secret.slice(6, 14)];
+  const texts = [
+    webhooksDoc({ url, secret: secret + "x" }),
+    webhooksDoc({ url, secret, secret_file: "/x" }),
+    webhooksDoc({ url, secret, events: [] }),
+    webhooksDoc({ url, secret, timeout_ms: 1, name: "BAD NAME" }),
+    webhooksDoc({ url, secret, urll: 1 }, { url, secret }, url),
+    webhooksDoc({ url: `gopher${url.slice(5)}`, secret }),
+    webhooksDoc({ name: url, url, secret }),
+    webhooksDoc({ name: secret, url: secret }),
+    JSON.stringify({ slack_enabled: true, slack_webhook_url: `ftp${url.slice(5)}` }),
+    JSON.stringify({ slack_enabled: true, slack_webhook_url: url.slice(8) }),
+    JSON.stringify({ slack_enabled: 1, slack_webhook_url: url, webhooks: { url, secret } }),
+  ];
+  for (const text of texts) {
+    const error = monitorError(text);
+    for (const part of secrets) {
+      assert.ok(!error.message.includes(part), `${part} in ${error.message}`);
+      for (const problem of error.problems) assert.ok(!problem.entry?.includes(part));
+    }
+  }
+});
+
+Deno.test("parseMonitorConfig() validates webhook names", () => {
+  const message = (...items: unknown[]) => monitorError(webhooksDoc(...items)).message;
+  const url = "https://a.example";
+  for (const name of ["Ops", "", "a".repeat(41), "a b", "a.b", "é"]) {
+    assert.match(
+      message({ name, url }),
+      /webhooks\[0\]: Key 'name' must match \^\[a-z0-9_-\]\{1,40\}\$$/,
+      name,
+    );
+  }
+  assert.match(
+    message({ name: 7, url }),
+    /webhooks\[0\]: Key 'name' must be a string, got number$/,
+  );
+  assert.match(
+    message({ name: "slack", url }),
+    /webhooks\[0\] \(name 'slack'\): Key 'name' must not be 'slack' \(reserved\)$/,
+  );
+  assert.match(
+    message({ name: "ops", url }, { name: "ops", url }),
+    /:8:15: webhooks\[1\] \(name 'ops'\): Duplicate name 'ops', already used by webhooks\[0\]$/,
+  );
+  // A default name clashing with an explicit one, in either order.
+  assert.match(
+    message({ name: "webhook2", url }, { url }),
+    /:7:5: webhooks\[1\]: Default name 'webhook2' is already used by webhooks\[0\], set 'name'$/,
+  );
+  assert.match(
+    message({ url }, { name: "webhook1", url }),
+    /webhooks\[1\] \(name 'webhook1'\): Duplicate name 'webhook1', already used by webhooks\[0\]$/,
+  );
+});
+
+Deno.test("parseMonitorConfig() validates webhook events", () => {
+  const message = (events: unknown) =>
+    monitorError(webhooksDoc({ name: "ops", url: "https://a.example", events })).message;
+  assert.match(
+    message([]),
+    /\(name 'ops'\): Key 'events' must not be empty, leave it out to send every event$/,
+  );
+  assert.match(message("locked"), /Key 'events' must be an array of event names, got string$/);
+  assert.match(
+    message(["locked", "lockd"]),
+    /:8:9: webhooks\[0\] \(name 'ops'\): Item events\[1\] must be one of 'soft_exceeded', .*'tamper', got 'lockd'$/,
+  );
+  assert.match(message(["locked", "locked"]), /Item events\[1\] repeats event 'locked'$/);
+  assert.match(message([null]), /Item events\[0\] must be a string \(event name\), got null$/);
+});
+
+Deno.test("parseMonitorConfig() validates webhook secret_file and timeout_ms", () => {
+  const message = (extra: Record<string, unknown>) =>
+    monitorError(webhooksDoc({ url: "https://a.example", ...extra })).message;
+  assert.match(
+    message({ secret: SECRET, secret_file: "/run/s" }),
+    /:6:7: webhooks\[0\]: Set only one of 'secret' and 'secret_file'$/,
+  );
+  assert.match(message({ secret_file: "" }), /Key 'secret_file' must not be empty$/);
+  assert.match(message({ secret_file: 1 }), /Key 'secret_file' must be a string, got number$/);
+  assert.match(
+    message({ timeout_ms: 99 }),
+    /webhooks\[0\]: Key 'timeout_ms' must be at least 100 milliseconds, got 99$/,
+  );
+  assert.match(message({ timeout_ms: 120001 }), /must be at most 120000 milliseconds/);
+  assert.match(message({ timeout_ms: null }), /'timeout_ms' must be a whole number .*got null$/);
+});
+
+Deno.test("parseMonitorConfig() rejects unknown webhook keys with a suggestion", () => {
+  const error = monitorError(
+    webhooksDoc({ name: "ops", url: "https://a.example", secrte: "x", timeout: 5, color: 1 }),
+  );
+  assert.deepEqual(error.message.split("\n"), [
+    `${MONITOR_FILE}:6:7: webhooks[0] (name 'ops'): Unknown key 'secrte', did you mean 'secret'?`,
+    `${MONITOR_FILE}:7:7: webhooks[0] (name 'ops'): Unknown key 'timeout'`,
+    `${MONITOR_FILE}:8:7: webhooks[0] (name 'ops'): Unknown key 'color'`,
+  ]);
+  assert.equal(error.entry, "webhooks[0] (name 'ops')");
+  assert.match(
+    monitorError(webhooksDoc({ url: "https://a.example", timeout_msec: 5 })).message,
+    /Unknown key 'timeout_msec', did you mean 'timeout_ms'\?$/,
+  );
+});
+
+Deno.test("parseMonitorConfig() reports every webhook problem in file order", () => {
+  const text = `{
+  "webhooks": [
+    "https://not-an-object.example",
+    {"name": "ops", "url": "ftp://x", "events": ["locked", "nope"]},
+    {"url": "https://ok.example", "timeout_ms": 50},
+  ],
+  "alert_timeout_ms": 50,
+}`;
+  const error = monitorError(text);
+  assert.deepEqual(error.message.split("\n"), [
+    `${MONITOR_FILE}:3:5: webhooks[0]: Entry must be an object, got string`,
+    `${MONITOR_FILE}:4:28: webhooks[1] (name 'ops'): Key 'url' must be an http or https URL`,
+    `${MONITOR_FILE}:4:60: webhooks[1] (name 'ops'): Item events[1] must be one of ${
+      ALERT_EVENTS.map((e) => `'${e}'`).join(", ")
+    }, got 'nope'`,
+    `${MONITOR_FILE}:5:49: webhooks[2]: Key 'timeout_ms' must be at least 100 milliseconds, got 50`,
+    `${MONITOR_FILE}:7:23: Key 'alert_timeout_ms' must be at least 100 milliseconds, got 50`,
+  ]);
+  assert.ok(!error.message.includes("not-an-object"));
+  assert.match(
+    monitorError(`{"webhooks": {"url": "https://a.example"}}`).message,
+    /:1:14: Key 'webhooks' must be an array of objects, got object$/,
+  );
+  assert.match(monitorError(`{"webhooks": null}`).message, /got null$/);
+  assert.match(
+    monitorError(`{"webhoks": []}`).message,
+    /Unknown key 'webhoks', did you mean 'webhooks'\?$/,
+  );
 });
 
 // --- ConfigError ---------------------------------------------------------------------------

@@ -1,11 +1,29 @@
 import assert from "node:assert/strict";
-import { defaultMonitorConfig, type MonitorConfig } from "../../lib/config/monitor.ts";
+import {
+  ALERT_EVENTS,
+  defaultMonitorConfig,
+  type MonitorConfig,
+  type WebhookConfig,
+} from "../../lib/config/monitor.ts";
 import { ENV_VARS, permissionFlags } from "../../lib/permissions.ts";
 
 const DIR = "/etc/postgres_monitor";
 
 function config(extra: Partial<MonitorConfig> = {}): MonitorConfig {
   return { ...defaultMonitorConfig(DIR), ...extra };
+}
+
+/** A webhook to `url` with defaults for everything else. */
+function webhook(url: string, extra: Partial<WebhookConfig> = {}): WebhookConfig {
+  return {
+    name: "hook",
+    url,
+    secret: null,
+    secret_file: null,
+    events: [...ALERT_EVENTS],
+    timeout_ms: 10000,
+    ...extra,
+  };
 }
 
 /** The comma-separated values of one `--allow-NAME=...` flag; fails if it is absent. */
@@ -112,6 +130,12 @@ Deno.test("permissionFlags() never grants blanket permissions", () => {
     config(),
     config({ host: "/var/run/postgresql", syslog_enabled: false, prometheus_enabled: false }),
     config({ host: "::1" }),
+    config({
+      slack_enabled: true,
+      slack_webhook_url: "https://hooks.slack.com/services/T0/B0/x",
+      webhooks: [webhook("http://[::1]:8080/h", { secret_file: "/run/creds/h" })],
+      metrics_listen: "[::1]:9187",
+    }),
   ];
   for (const c of variants) {
     for (const flag of permissionFlags(c, DIR, { sqlDir: "/opt/sql" })) {
@@ -133,4 +157,108 @@ Deno.test("permissionFlags() lists each path only once", () => {
 Deno.test("permissionFlags() writes / for a metrics file at the filesystem root", () => {
   const write = values(permissionFlags(config({ metrics_file: "/m.prom" }), DIR), "write");
   assert.ok(write.includes("/"));
+});
+
+Deno.test("permissionFlags() allows the Slack host only when Slack is enabled", () => {
+  const slack = { slack_webhook_url: "https://hooks.slack.com/services/T0/B0/secret" };
+  const on = permissionFlags(config({ ...slack, slack_enabled: true }), DIR);
+  assert.deepEqual(values(on, "net"), ["localhost:5432", "hooks.slack.com:443"]);
+  const off = permissionFlags(config({ ...slack, slack_enabled: false }), DIR);
+  assert.deepEqual(values(off, "net"), ["localhost:5432"]);
+});
+
+Deno.test("permissionFlags() never puts a webhook URL's path or credentials in a flag", () => {
+  const c = config({
+    slack_enabled: true,
+    slack_webhook_url: "https://hooks.slack.com/services/T0/B0/slacktoken",
+    webhooks: [webhook("https://user:hunter2@alerts.example/hook/webhooktoken?k=querytoken")],
+  });
+  const flags = permissionFlags(c, DIR).join(" ");
+  for (const secret of ["slacktoken", "hunter2", "user:", "webhooktoken", "querytoken", "/T0"]) {
+    assert.ok(!flags.includes(secret), `${secret} in ${flags}`);
+  }
+  assert.deepEqual(values(permissionFlags(c, DIR), "net"), [
+    "localhost:5432",
+    "hooks.slack.com:443",
+    "alerts.example:443",
+  ]);
+});
+
+Deno.test("permissionFlags() allows each webhook host with an explicit port", () => {
+  const c = config({
+    webhooks: [
+      webhook("https://a.example/x"),
+      webhook("http://b.example/y"),
+      webhook("http://c.example:8080/z"),
+      webhook("https://[2001:db8::1]:8443/v6"),
+      webhook("HTTPS://D.Example:443/upper"),
+    ],
+  });
+  assert.deepEqual(values(permissionFlags(c, DIR), "net"), [
+    "localhost:5432",
+    "a.example:443",
+    "b.example:80",
+    "c.example:8080",
+    "[2001:db8::1]:8443",
+    "d.example:443",
+  ]);
+});
+
+Deno.test("permissionFlags() lists each network endpoint only once", () => {
+  const c = config({
+    host: "hooks.slack.com",
+    port: 443,
+    slack_enabled: true,
+    slack_webhook_url: "https://hooks.slack.com/services/T0/B0/x",
+    webhooks: [
+      webhook("https://hooks.slack.com/other"),
+      webhook("https://a.example/1"),
+      webhook("https://a.example:443/2"),
+      webhook("http://a.example/3"),
+    ],
+    metrics_listen: "a.example:80",
+  });
+  assert.deepEqual(values(permissionFlags(c, DIR), "net"), [
+    "hooks.slack.com:443",
+    "a.example:443",
+    "a.example:80",
+  ]);
+});
+
+Deno.test("permissionFlags() allows listening on metrics_listen", () => {
+  const net = (metrics_listen: string | null) =>
+    values(permissionFlags(config({ metrics_listen }), DIR), "net");
+  assert.deepEqual(net(null), ["localhost:5432"]);
+  assert.deepEqual(net("127.0.0.1:9187"), ["localhost:5432", "127.0.0.1:9187"]);
+  assert.deepEqual(net("localhost:9187"), ["localhost:5432", "localhost:9187"]);
+  assert.deepEqual(net("[::1]:9187"), ["localhost:5432", "[::1]:9187"]);
+  assert.deepEqual(net("0.0.0.0:9100"), ["localhost:5432", "0.0.0.0:9100"]);
+  const socketHost = permissionFlags(
+    config({ host: "/var/run/postgresql", metrics_listen: "[::]:9187" }),
+    DIR,
+  );
+  assert.deepEqual(values(socketHost, "net"), [
+    "unix:/var/run/postgresql/.s.PGSQL.5432",
+    "[::]:9187",
+  ]);
+});
+
+Deno.test("permissionFlags() reads webhook secret files", () => {
+  const c = config({
+    webhooks: [
+      webhook("https://a.example", { secret_file: "/run/creds/a.secret" }),
+      webhook("https://b.example", { secret: "whsec_x" }),
+      webhook("https://c.example", { secret_file: "/run/creds/a.secret" }),
+    ],
+  });
+  const read = values(permissionFlags(c, DIR), "read");
+  assert.equal(read.filter((p) => p === "/run/creds/a.secret").length, 1);
+  assert.ok(!read.some((p) => p.includes("whsec")), read.join(","));
+  assert.equal(new Set(read).size, read.length);
+});
+
+Deno.test("permissionFlags() always allows reading the host name, and nothing else of sys", () => {
+  for (const c of [config(), config({ syslog_enabled: false, prometheus_enabled: false })]) {
+    assert.deepEqual(values(permissionFlags(c, DIR), "sys"), ["hostname"]);
+  }
 });
