@@ -27,7 +27,9 @@ import {
 import { UsageCache } from "./measure/usage_cache.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
+import { AlertManager } from "./report/alerts/mod.ts";
 import { type Health, type MetricsServer, serveMetrics } from "./report/http.ts";
+import { alertFromEvent, endpointsFromConfig, eventsSince, lastEventId } from "./report/outbox.ts";
 import { Syslog } from "./report/syslog.ts";
 import { VERSION } from "./version.ts";
 import { Listener } from "./watch/listener.ts";
@@ -99,6 +101,10 @@ export class Daemon {
   #metricsTimer?: Timer;
   #lag = new Histogram();
   #http?: MetricsServer;
+  #alerts?: AlertManager;
+  #host = "unknown";
+  #pumping?: Promise<void>;
+  #pumpAgain = false;
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -145,6 +151,7 @@ export class Daemon {
     });
     this.#controlListener.start();
     await this.#waitForControl();
+    await this.#openAlerts();
     await this.#restoreState();
     await this.sweep("start");
     // "running" means real time is on: wait (bounded) for every LISTEN to be active.
@@ -207,6 +214,88 @@ export class Daemon {
       this.#timers.add(t);
       this.#wakers.add(resolve);
     });
+  }
+
+  /** Opens the durable alert queue when any endpoint is configured. */
+  async #openAlerts() {
+    const m = this.#config.monitor;
+    const endpoints = await endpointsFromConfig(m);
+    if (endpoints.length === 0) return;
+    try {
+      this.#host = Deno.hostname();
+    } catch {
+      // --allow-sys=hostname missing: alerts say "unknown"
+    }
+    this.#alerts = await AlertManager.open({
+      dir: m.state_dir,
+      endpoints,
+      log: this.#log,
+      retryBaseMs: m.alert_retry_base_ms,
+      retryMaxMs: m.alert_retry_max_ms,
+      breakerFailures: m.circuit_breaker_failures,
+      breakerCooldownMs: m.circuit_breaker_cooldown_ms,
+    });
+    // First run: alert from now on, not for the whole history.
+    if (this.#alerts.mark() === undefined) {
+      await this.#alerts.enqueue([], await lastEventId(this.#control));
+    }
+    this.#log.info("alerts enabled", {
+      endpoints: endpoints.map((e) => e.name),
+      from_event: this.#alerts.mark(),
+    });
+  }
+
+  /** Hands every new event-log row to the alert queue (coalesced; never throws). */
+  async #pumpAlerts(): Promise<void> {
+    const alerts = this.#alerts;
+    if (!alerts || this.#dryRun) return;
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return await this.#pumping;
+    }
+    this.#pumping = (async () => {
+      do {
+        this.#pumpAgain = false;
+        try {
+          for (;;) {
+            const rows = await eventsSince(this.#control, alerts.mark() ?? 0);
+            if (rows.length === 0) break;
+            await alerts.enqueue(
+              rows.map((r) => alertFromEvent(r, this.#host)),
+              rows[rows.length - 1]!.id,
+            );
+            if (rows.length < 500) break;
+          }
+        } catch (err) {
+          this.#log.warn("cannot read the event log for alerts; will retry", {
+            error: errorMessage(err),
+          });
+        }
+      } while (this.#pumpAgain && !this.#stopped);
+    })();
+    try {
+      await this.#pumping;
+    } finally {
+      this.#pumping = undefined;
+    }
+  }
+
+  /** Dry run writes no event log: alerts are queued directly, marked as dry run. */
+  async #dryRunAlert(d: Decision) {
+    const event = d.kind === "lock" ? "locked" : d.kind === "unlock" ? "unlocked" : d.kind;
+    await this.#alerts?.enqueue([{
+      key: `dry:${event}:${d.oid}:${Date.now()}`,
+      event,
+      role: d.role,
+      usage_bytes: d.usage,
+      soft_limit_bytes: d.soft,
+      hard_limit_bytes: d.hard,
+      at: new Date().toISOString(),
+      host: this.#host,
+      actor: null,
+      detail: { reason: d.reason },
+      dry_run: true,
+    }]);
   }
 
   /** Soft-warning times from the event log, so a restart does not repeat or lose warnings. */
@@ -306,6 +395,7 @@ export class Daemon {
     for (const oid of this.#limits.keys()) this.#dirty.add(oid);
     for (const oid of this.#states.keys()) if (!this.#limits.has(oid)) this.#states.delete(oid);
     await this.#runEvaluations();
+    await this.#pumpAlerts();
     this.#lastSweepSeconds = (performance.now() - t0) / 1000;
     this.#lastSweepAt = Date.now() / 1000;
     this.#log.debug("sweep done", {
@@ -425,6 +515,16 @@ export class Daemon {
           } else {
             // Re-enabled, replaced, or re-attached to a table we already knew: someone removed it.
             this.#log.warn("notify trigger was tampered with and has been restored", fields);
+            const owner = this.#cache.ownerOf(db.name, c.relid);
+            const role = owner === undefined ? undefined : this.#limits.get(owner)?.role.name;
+            await this.#enforcer.logEvent({
+              kind: "tamper",
+              oid: owner ?? null,
+              role: role ?? "(unknown)",
+              reason: `notify trigger ${c.action} on ${c.relation} in database ${db.name}`,
+            }).catch((err) =>
+              this.#log.warn("cannot record tampering", { error: errorMessage(err) })
+            );
           }
         }
       }
@@ -592,6 +692,7 @@ export class Daemon {
     } finally {
       this.#evaluating = false;
     }
+    void this.#pumpAlerts();
     this.#scheduleMetrics();
   }
 
@@ -743,6 +844,7 @@ export class Daemon {
         }
       }
       if (d.kind !== "lock") this.#count(d.kind);
+      if (this.#dryRun) await this.#dryRunAlert(d);
       return true;
     } catch (err) {
       this.#log.error("cannot carry out decision, will retry", {
@@ -783,6 +885,14 @@ export class Daemon {
         up: db.listener.connected,
       })),
       detectionLag: this.#lag,
+      alerts: this.#alerts?.stats().map((e) => ({
+        endpoint: e.endpoint,
+        queued: e.queued,
+        sent: e.sent,
+        retried: e.retried,
+        dropped: e.dropped,
+        circuitOpen: e.circuitOpen,
+      })),
     });
   }
 
@@ -846,6 +956,7 @@ export class Daemon {
         ]),
         this.#control?.end({ timeout: 1 }).catch(() => {}),
         this.#http?.shutdown().catch(() => {}),
+        this.#alerts?.close().catch(() => {}),
         this.#syslog?.close(),
       ]);
     })();
