@@ -38,6 +38,29 @@ type Timer = ReturnType<typeof setTimeout>;
 
 /** How long a notified relation stays "hot" (re-measured every hot_interval_ms) after a change. */
 const HOT_WINDOW_MS = 2000;
+/** Settings a SIGHUP does not apply (connections, listeners, alert endpoints): logged, kept. */
+const RESTART_KEYS = [
+  "host",
+  "port",
+  "user",
+  "control_database",
+  "password_file",
+  "metrics_listen",
+  "syslog_enabled",
+  "syslog_socket",
+  "state_dir",
+  "slack_enabled",
+  "slack_webhook_url",
+  "webhooks",
+  "alert_timeout_ms",
+  "alert_retry_base_ms",
+  "alert_retry_max_ms",
+  "circuit_breaker_failures",
+  "circuit_breaker_cooldown_ms",
+  "listen_channel",
+  "pid_file",
+] as const;
+
 /** Retry delay for a decision that could not be carried out. */
 const RETRY_MS = 1000;
 
@@ -100,6 +123,7 @@ export class Daemon {
   #lastSweepAt = 0;
   #metricsTimer?: Timer;
   #lag = new Histogram();
+  #metricsTick?: Timer;
   #http?: MetricsServer;
   #alerts?: AlertManager;
   #host = "unknown";
@@ -163,6 +187,8 @@ export class Daemon {
     clearTimeout(timer);
     this.#scheduleSweep();
     this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
+    // Alert queues and connections change between sweeps: keep the textfile at most 10 s old.
+    this.#metricsTick = setInterval(() => this.#scheduleMetrics(), 10_000);
     if (m.metrics_listen) {
       const { hostname, port } = parseListenAddress(m.metrics_listen);
       this.#http = serveMetrics({
@@ -328,10 +354,11 @@ export class Daemon {
       return false;
     }
     const old = this.#config.monitor;
-    const needsRestart = (["host", "port", "user", "control_database", "password_file"] as const)
-      .filter((k) => old[k] !== next.monitor[k]);
+    const needsRestart = RESTART_KEYS.filter((k) =>
+      JSON.stringify(old[k]) !== JSON.stringify(next.monitor[k])
+    );
     if (needsRestart.length > 0) {
-      this.#log.warn("connection settings changed; they take effect after a restart", {
+      this.#log.warn("some settings changed that take effect only after a restart", {
         keys: needsRestart,
       });
       for (const k of needsRestart) {
@@ -942,6 +969,7 @@ export class Daemon {
     clearInterval(this.#hotTimer);
     clearTimeout(this.#wakeTimer);
     clearTimeout(this.#metricsTimer);
+    clearInterval(this.#metricsTick);
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);
