@@ -190,6 +190,30 @@ export class Fixture {
     return name;
   }
 
+  /**
+   * The common case: a login role with its own schema and one limit (soft 1 MiB, hard 2 MiB unless
+   * `extra` says otherwise), written to user_limits.json (replacing what was there).
+   */
+  async limitedRole(prefix: string, extra: Record<string, unknown> = {}): Promise<string> {
+    const role = await this.createRole(`${prefix}_${this.id}`, "LOGIN", { schema: true });
+    await this.writeConfig([{
+      user: role,
+      soft_limit: 1024 * 1024,
+      hard_limit: 2048 * 1024,
+      ...extra,
+    }]);
+    return role;
+  }
+
+  /** As `role`: creates table `t` in its schema and writes 3 MiB into it; waits for the lock. */
+  async overHard(role: string): Promise<Sql> {
+    const sql = this.as(role);
+    await sql.unsafe("CREATE TABLE t (x text)");
+    await fill(sql, "t", 3072);
+    await this.waitLocked(role);
+    return sql;
+  }
+
   /** Runs `stmt` (with %I placeholders) formatted on the server with `names` as identifiers. */
   async exec(stmt: string, names: string[], database = this.controlDb): Promise<void> {
     const sql = database === this.controlDb ? this.admin : client(database);

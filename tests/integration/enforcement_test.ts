@@ -35,8 +35,7 @@ Deno.test("a role over its soft limit is warned once and keeps its login", async
 
 Deno.test("a role crossing its hard limit is locked and its sessions ended within 1 s of the commit", async () => {
   await withFixture({}, async (f) => {
-    const role = await f.createRole(`hard_${f.id}`, "LOGIN", { schema: true });
-    await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
+    const role = await f.limitedRole("hard");
 
     const d = await f.startDaemon();
     const idle = f.as(role);
@@ -73,14 +72,10 @@ Deno.test("a role crossing its hard limit is locked and its sessions ended withi
 
 Deno.test("a locked role is unlocked automatically once its data is dropped", async () => {
   await withFixture({}, async (f) => {
-    const role = await f.createRole(`auto_${f.id}`, "LOGIN", { schema: true });
-    await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
+    const role = await f.limitedRole("auto");
 
     const d = await f.startDaemon();
-    const sql = f.as(role);
-    await sql.unsafe("CREATE TABLE t (x text)");
-    await fill(sql, "t", 3072);
-    await f.waitLocked(role);
+    await f.overHard(role);
 
     // The role cannot log in: an administrator drops the table for it.
     await f.exec("DROP TABLE %I.t", [role]);
@@ -95,16 +90,10 @@ Deno.test("a locked role is unlocked automatically once its data is dropped", as
 
 Deno.test("a manual_unlock role stays locked until 'unlock ROLE', which records who did it", async () => {
   await withFixture({}, async (f) => {
-    const role = await f.createRole(`manual_${f.id}`, "LOGIN", { schema: true });
-    await f.writeConfig([
-      { user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB, manual_unlock: true },
-    ]);
+    const role = await f.limitedRole("manual", { manual_unlock: true });
 
     const d = await f.startDaemon();
-    const sql = f.as(role);
-    await sql.unsafe("CREATE TABLE t (x text)");
-    await fill(sql, "t", 3072);
-    await f.waitLocked(role);
+    await f.overHard(role);
 
     // Still over the limit: unlock refuses and changes nothing.
     const refused = await f.cli(["unlock", role]);
@@ -275,8 +264,7 @@ Deno.test("superusers and exempt roles are never locked, only reported", async (
 
 Deno.test("--dry-run decides and reports but changes nothing", async () => {
   await withFixture({}, async (f) => {
-    const role = await f.createRole(`dry_${f.id}`, "LOGIN", { schema: true });
-    await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
+    const role = await f.limitedRole("dry");
 
     // In dry run the daemon attaches no triggers either: create the table before, let the sweep
     // find it.
@@ -302,14 +290,10 @@ Deno.test("--dry-run decides and reports but changes nothing", async () => {
 
 Deno.test("a restarted daemon keeps a role locked without repeating the lock, and can unlock it", async () => {
   await withFixture({}, async (f) => {
-    const role = await f.createRole(`restart_${f.id}`, "LOGIN", { schema: true });
-    await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
+    const role = await f.limitedRole("restart");
 
     const first = await f.startDaemon();
-    const sql = f.as(role);
-    await sql.unsafe("CREATE TABLE t (x text)");
-    await fill(sql, "t", 3072);
-    await f.waitLocked(role);
+    await f.overHard(role);
     await first.waitForLog((l) => l.msg === "role locked");
     assert.equal(await first.stop(), 0);
     const before = await f.events(role);
@@ -337,10 +321,7 @@ Deno.test("role names with quotes, spaces, backslashes, % and non-ASCII letters 
     await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
 
     const d = await f.startDaemon();
-    const sql = f.as(role);
-    await sql.unsafe("CREATE TABLE t (x text)");
-    await fill(sql, "t", 3072);
-    await f.waitLocked(role);
+    await f.overHard(role);
     const line = await d.waitForLog((l) => l.msg === "role locked");
     assert.equal(line.role, role);
     const status = await f.cli(["status"]);
@@ -359,10 +340,7 @@ Deno.test("role names with quotes, spaces, backslashes, % and non-ASCII letters 
 
 Deno.test("measuring never waits behind an exclusive lock, and 'unlock' refuses on a partial view", async () => {
   await withFixture({}, async (f) => {
-    const role = await f.createRole(`busy_${f.id}`, "LOGIN", { schema: true });
-    await f.writeConfig([
-      { user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB, manual_unlock: true },
-    ]);
+    const role = await f.limitedRole("busy", { manual_unlock: true });
     const d = await f.startDaemon();
     const sql = f.as(role);
     await sql.unsafe("CREATE TABLE small (x text)");

@@ -82,8 +82,7 @@ Deno.test("syslog gets a warning for the soft limit, crit for the lock, info for
     await withFixture({
       monitor: { syslog_enabled: true, syslog_socket: `${dir}/syslog.sock` },
     }, async (f) => {
-      const role = await f.createRole(`sys_${f.id}`, "LOGIN", { schema: true });
-      await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
+      const role = await f.limitedRole("sys");
       await f.startDaemon();
       await crossEverything(f, role);
       await waitFor(() => sink.lines.length >= 4, { what: "four syslog lines" });
@@ -110,13 +109,9 @@ Deno.test("a missing syslog socket never blocks enforcement", async () => {
   await withFixture({
     monitor: { syslog_enabled: true, syslog_socket: "/nonexistent/syslog.sock" },
   }, async (f) => {
-    const role = await f.createRole(`nosys_${f.id}`, "LOGIN", { schema: true });
-    await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
+    const role = await f.limitedRole("nosys");
     const d = await f.startDaemon();
-    const sql = f.as(role);
-    await sql.unsafe("CREATE TABLE t (x text)");
-    await fill(sql, "t", 3072);
-    await f.waitLocked(role);
+    await f.overHard(role);
     await d.waitForLog((l) => l.msg === "syslog unavailable");
   });
 });
@@ -129,13 +124,9 @@ Deno.test("the metrics textfile and /metrics carry the same families; /healthz f
     monitor: { metrics_listen: `127.0.0.1:${port}` },
     extraDatabases: 1,
   }, async (f) => {
-    const role = await f.createRole(`met_${f.id}`, "LOGIN", { schema: true });
-    await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
+    const role = await f.limitedRole("met");
     const d = await f.startDaemon();
-    const sql = f.as(role);
-    await sql.unsafe("CREATE TABLE t (x text)");
-    await fill(sql, "t", 3072);
-    await f.waitLocked(role);
+    await f.overHard(role);
     await d.waitForLog((l) => l.msg === "role locked");
 
     const base = `http://127.0.0.1:${port}`;
