@@ -124,8 +124,14 @@ Deno.test("every state change reaches Slack and a signed webhook, in order", asy
       // Nothing secret in the logs.
       assert.ok(!d.dump().includes(SECRET.slice(6)));
       assert.ok(!d.dump().includes(rx.url("/slack")));
-      const metrics = await Deno.readTextFile(`${f.dir}/metrics/postgres_realtime_monitor.prom`);
-      assert.match(metrics, /postgres_monitor_alerts_total\{endpoint="ops",outcome="sent"\} 6/);
+      // Delivery counters reach the textfile within its 10 s refresh.
+      await waitFor(
+        async () =>
+          /postgres_monitor_alerts_total\{endpoint="ops",outcome="sent"\} 6\n/.test(
+            await Deno.readTextFile(`${f.dir}/metrics/postgres_realtime_monitor.prom`),
+          ),
+        { timeout: 15_000, what: "the sent counter in the textfile" },
+      );
     });
   } finally {
     await rx.close();
