@@ -17,12 +17,14 @@ import {
 } from "./evaluate/evaluator.ts";
 import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
 import {
+  activeWrites,
   isInstalled,
   listDatabases,
   listRoles,
   measureOwners,
   measureRelations,
   syncTriggers,
+  tableCounters,
 } from "./measure/catalog.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
@@ -74,6 +76,8 @@ interface Database {
   /** Relation oid -> time until which it stays hot. */
   hot: Map<number, number>;
   pending: Set<number>;
+  /** "poll" detection: last change signature per table. */
+  counters?: Map<number, string>;
   /** Earliest notification time of the pending batch, for the lag figures. */
   pendingSince?: number;
   flushTimer?: Timer;
@@ -124,6 +128,10 @@ export class Daemon {
   #metricsTimer?: Timer;
   #lag = new Histogram();
   #metricsTick?: Timer;
+  #lockTimer?: Timer;
+  #pollTimer?: Timer;
+  #watching = false;
+  #polling = false;
   #http?: MetricsServer;
   #alerts?: AlertManager;
   #host = "unknown";
@@ -187,6 +195,7 @@ export class Daemon {
     clearTimeout(timer);
     this.#scheduleSweep();
     this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
+    this.#startWatchers();
     // Alert queues and connections change between sweeps: keep the textfile at most 10 s old.
     this.#metricsTick = setInterval(() => this.#scheduleMetrics(), 10_000);
     if (m.metrics_listen) {
@@ -370,6 +379,7 @@ export class Daemon {
     this.#enforcer.dryRun = this.#dryRun;
     clearInterval(this.#hotTimer);
     this.#hotTimer = setInterval(() => this.#remeasureHot(), next.monitor.hot_interval_ms);
+    this.#startWatchers();
     this.#log.info("configuration reloaded", {
       limits: next.limits.length,
       dry_run: this.#dryRun,
@@ -529,7 +539,11 @@ export class Daemon {
         db.installed = installed;
       }
       if (installed && !this.#dryRun) {
-        const changes = await syncTriggers(db.sql, owners);
+        // In "poll" detection no table carries a trigger: syncing to no owners removes them all.
+        const changes = await syncTriggers(
+          db.sql,
+          this.#config.monitor.detection === "poll" ? [] : owners,
+        );
         for (const c of changes) {
           const fields = { database: db.name, table: c.relation, action: c.action };
           if (c.action === "busy" || c.action === "error") {
@@ -610,8 +624,17 @@ export class Daemon {
     db.pending.clear();
     db.pendingSince = undefined;
     if (relids.length === 0) return;
-    await this.#measureSome(db, relids, since);
+    const t0 = performance.now();
+    const changed = await this.#measureSome(db, relids, since);
+    const t1 = performance.now();
     await this.#runEvaluations();
+    this.#log.debug("re-evaluated", {
+      database: db.name,
+      relations: relids.length,
+      roles: changed.size,
+      measure_ms: Math.round((t1 - t0) * 100) / 100,
+      total_ms: Math.round((performance.now() - t0) * 100) / 100,
+    });
   }
 
   async #measureSome(db: Database, relids: number[], since: number): Promise<Set<number>> {
@@ -655,6 +678,81 @@ export class Daemon {
         for (const r of relids) db.hot.set(r, Date.now() + HOT_WINDOW_MS);
         await this.#runEvaluations();
       }
+    }
+  }
+
+  /** (Re)starts the pg_locks watch and, in "poll" detection, the counter poll. */
+  #startWatchers() {
+    const m = this.#config.monitor;
+    clearInterval(this.#lockTimer);
+    clearInterval(this.#pollTimer);
+    this.#lockTimer = m.lock_poll_interval_ms > 0
+      ? setInterval(() => void this.#watchActiveWrites(), m.lock_poll_interval_ms)
+      : undefined;
+    this.#pollTimer = m.detection === "poll"
+      ? setInterval(() => void this.#pollCounters(), m.poll_interval_ms)
+      : undefined;
+  }
+
+  /**
+   * Tables being written by open transactions are re-measured now: their files grow before the
+   * commit that NOTIFY waits for, so a runaway INSERT ... SELECT is locked (and its session ended,
+   * rolling it back) while it runs.
+   */
+  async #watchActiveWrites() {
+    if (this.#watching || this.#limits.size === 0) return;
+    this.#watching = true;
+    try {
+      const owners = [...this.#limits.keys()];
+      await Promise.all([...this.#dbs.values()].map(async (db) => {
+        let relids: number[];
+        try {
+          relids = await activeWrites(db.sql, owners);
+        } catch (err) {
+          this.#log.debug("cannot read pg_locks", { database: db.name, error: errorMessage(err) });
+          return;
+        }
+        if (relids.length === 0) return;
+        const now = Date.now();
+        for (const r of relids) db.hot.set(r, now + HOT_WINDOW_MS);
+        await this.#measureSome(db, relids, now);
+      }));
+      await this.#runEvaluations();
+    } finally {
+      this.#watching = false;
+    }
+  }
+
+  /** "poll" detection: tables whose statistics counters moved are re-measured. */
+  async #pollCounters() {
+    if (this.#polling || this.#limits.size === 0) return;
+    this.#polling = true;
+    try {
+      const owners = [...this.#limits.keys()];
+      await Promise.all([...this.#dbs.values()].map(async (db) => {
+        let now: Map<number, string>;
+        try {
+          now = await tableCounters(db.sql, owners);
+        } catch (err) {
+          this.#log.debug("cannot read table statistics", {
+            database: db.name,
+            error: errorMessage(err),
+          });
+          return;
+        }
+        const before = db.counters;
+        db.counters = now;
+        if (!before) return; // first poll: the sweep measured everything
+        const changed = [...now].filter(([relid, sig]) => before.get(relid) !== sig)
+          .map(([relid]) => relid);
+        if (changed.length === 0) return;
+        const t = Date.now();
+        for (const r of changed) db.hot.set(r, t + HOT_WINDOW_MS);
+        await this.#measureSome(db, changed, t);
+      }));
+      await this.#runEvaluations();
+    } finally {
+      this.#polling = false;
     }
   }
 
@@ -970,6 +1068,8 @@ export class Daemon {
     clearTimeout(this.#wakeTimer);
     clearTimeout(this.#metricsTimer);
     clearInterval(this.#metricsTick);
+    clearInterval(this.#lockTimer);
+    clearInterval(this.#pollTimer);
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);

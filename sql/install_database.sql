@@ -116,12 +116,16 @@ CREATE EVENT TRIGGER postgres_monitor_sql_drop ON sql_drop
 -- Makes the set of watched roles exactly `roles` and the notify trigger present and enabled on
 -- each of their tables (and absent elsewhere). Returns one row per table it had to change, so
 -- the daemon can report tampering. Never waits on a busy table: such a table is reported as
--- 'busy' and retried at the next sweep.
-CREATE OR REPLACE FUNCTION postgres_monitor.sync_triggers(roles oid[])
+-- 'busy' and retried at the next sweep. Changes at most `max_changes` tables per call (each
+-- CREATE TRIGGER holds a lock until commit, and max_locks_per_transaction is finite): the daemon
+-- calls again while a call returns that many rows.
+DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[]);
+CREATE OR REPLACE FUNCTION postgres_monitor.sync_triggers(roles oid[], max_changes integer)
 RETURNS TABLE (relid oid, relation text, action text, detail text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r record;
+  changes integer := 0;
 BEGIN
   DELETE FROM postgres_monitor.watched_role w WHERE w.roleid <> ALL (roles);
   INSERT INTO postgres_monitor.watched_role (roleid)
@@ -138,6 +142,7 @@ BEGIN
        AND (t.oid IS NULL OR t.tgenabled = 'D'
             OR t.tgfoid <> 'postgres_monitor.notify_write()'::regprocedure
             OR t.tgtype <> 60)  -- 60 = AFTER, STATEMENT, INSERT|DELETE|UPDATE|TRUNCATE
+     LIMIT max_changes
   LOOP
     relid := r.oid;
     relation := format('%I.%I', r.nspname, r.relname);
@@ -155,6 +160,7 @@ BEGIN
       WHEN lock_not_available THEN action := 'busy'; detail := SQLERRM;
       WHEN OTHERS THEN action := 'error'; detail := SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')';
     END;
+    changes := changes + 1;
     RETURN NEXT;
   END LOOP;
 
@@ -165,6 +171,7 @@ BEGIN
       JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE t.tgname = 'postgres_monitor_notify' AND c.relowner <> ALL (roles)
        AND c.relpersistence <> 't'
+     LIMIT greatest(max_changes - changes, 0)
   LOOP
     relid := r.oid;
     relation := format('%I.%I', r.nspname, r.relname);
@@ -180,7 +187,7 @@ BEGIN
   END LOOP;
 END
 $$;
-REVOKE ALL ON FUNCTION postgres_monitor.sync_triggers(oid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.sync_triggers(oid[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_ddl_end() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_sql_drop() FROM PUBLIC;
 
@@ -191,7 +198,7 @@ DECLARE
 BEGIN
   EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA postgres_monitor TO %I', monitor);
   EXECUTE pg_catalog.format(
-    'GRANT EXECUTE ON FUNCTION postgres_monitor.sync_triggers(oid[]) TO %I', monitor);
+    'GRANT EXECUTE ON FUNCTION postgres_monitor.sync_triggers(oid[], integer) TO %I', monitor);
   EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO %I',
     pg_catalog.current_database(), monitor);
 END

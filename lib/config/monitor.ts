@@ -15,6 +15,12 @@ export const MONITOR_FILE_NAME = "monitor_config.json";
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 
+/** Values of `detection`. */
+export const DETECTION_MODES = ["trigger", "poll"] as const;
+
+/** How writes are detected. */
+export type Detection = typeof DETECTION_MODES[number];
+
 /** A log level accepted by `log_level`. */
 export type LogLevel = typeof LOG_LEVELS[number];
 
@@ -186,6 +192,23 @@ export interface MonitorConfig {
    */
   hot_interval_ms: number;
   /**
+   * How writes are detected: "trigger" (statement triggers + LISTEN/NOTIFY) or "poll"
+   * (no triggers at all: pg_stat_all_tables counters and pg_locks, every poll_interval_ms).
+   * @default "trigger"
+   */
+  detection: Detection;
+  /**
+   * Milliseconds between looks at pg_locks for uncommitted writes (a runaway transaction is
+   * seen before it commits); 0 turns it off. Integer.
+   * @default 200
+   */
+  lock_poll_interval_ms: number;
+  /**
+   * Milliseconds between polls of the statistics counters in "poll" detection, integer >= 50.
+   * @default 500
+   */
+  poll_interval_ms: number;
+  /**
    * lock_timeout in milliseconds for measurement queries, integer >= 1.
    * @default 200
    */
@@ -258,6 +281,9 @@ export function defaultMonitorConfig(configDir: string): MonitorConfig {
     sweep_interval: 60,
     soft_warning_interval: 3600,
     hot_interval_ms: 100,
+    detection: "trigger",
+    lock_poll_interval_ms: 200,
+    poll_interval_ms: 500,
     measure_lock_timeout_ms: 200,
     connect_timeout: 10,
     dry_run: false,
@@ -734,6 +760,21 @@ const FIELDS: { readonly [K in keyof MonitorConfig]: Field<MonitorConfig[K]> } =
     unit: "seconds",
   }),
   soft_warning_interval: number({ min: 0, minInclusive: true, unit: "seconds" }),
+  detection: oneOf(DETECTION_MODES),
+  lock_poll_interval_ms: number({
+    integer: true,
+    min: 0,
+    minInclusive: true,
+    max: MAX_TIMER_MS,
+    unit: "milliseconds",
+  }),
+  poll_interval_ms: number({
+    integer: true,
+    min: 50,
+    minInclusive: true,
+    max: MAX_TIMER_MS,
+    unit: "milliseconds",
+  }),
   hot_interval_ms: number({
     integer: true,
     min: 10,

@@ -82,7 +82,7 @@ export async function measureRelations(
 /** True when sql/install_database.sql has been applied to the connected database. */
 export async function isInstalled(sql: Sql): Promise<boolean> {
   const [row] = await sql.unsafe(
-    "SELECT pg_catalog.to_regprocedure('postgres_monitor.sync_triggers(oid[])') IS NOT NULL AS ok",
+    "SELECT pg_catalog.to_regprocedure('postgres_monitor.sync_triggers(oid[], integer)') IS NOT NULL AS ok",
   );
   return Boolean(row?.ok);
 }
@@ -99,16 +99,46 @@ export interface TriggerChange {
   detail: string | null;
 }
 
-/** Makes the notify trigger present on exactly the tables of `owners` in the connected database. */
+/** Tables changed per sync_triggers call, each in its own transaction (bounded lock count). */
+const SYNC_BATCH = 500;
+
+/**
+ * Makes the notify trigger present on exactly the tables of `owners` in the connected database,
+ * in batches of at most {@linkcode SYNC_BATCH} tables per transaction.
+ */
 export async function syncTriggers(sql: Sql, owners: readonly number[]): Promise<TriggerChange[]> {
-  const rows = await sql.unsafe(
-    "SELECT relid::int8 AS relid, relation, action, detail FROM postgres_monitor.sync_triggers(ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::oid))",
-    [JSON.stringify(owners)],
-  );
-  return rows.map((r) => ({
-    relid: Number(r.relid),
-    relation: String(r.relation),
-    action: String(r.action),
-    detail: r.detail === null ? null : String(r.detail),
-  }));
+  const all: TriggerChange[] = [];
+  for (;;) {
+    const rows = await sql.unsafe(
+      `SELECT relid::int8 AS relid, relation, action, detail
+         FROM postgres_monitor.sync_triggers(
+                ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::oid), $2)`,
+      [JSON.stringify(owners), SYNC_BATCH],
+    );
+    const batch = rows.map((r) => ({
+      relid: Number(r.relid),
+      relation: String(r.relation),
+      action: String(r.action),
+      detail: r.detail === null ? null : String(r.detail),
+    }));
+    all.push(...batch);
+    // Busy or failing tables come back every call: stop once a batch changed nothing new.
+    const progressed = batch.some((c) => c.action !== "busy" && c.action !== "error");
+    if (batch.length < SYNC_BATCH || !progressed) return all;
+  }
+}
+
+/** Tables of `owners` that an open transaction is writing to now (sql/active_writes.sql). */
+export async function activeWrites(sql: Sql, owners: readonly number[]): Promise<number[]> {
+  const rows = await sql.unsafe(await sqlFile("active_writes"), [JSON.stringify(owners)]);
+  return rows.map((r) => Number(r.relid));
+}
+
+/** Change signatures of the tables of `owners` (sql/table_counters.sql), by relid. */
+export async function tableCounters(
+  sql: Sql,
+  owners: readonly number[],
+): Promise<Map<number, string>> {
+  const rows = await sql.unsafe(await sqlFile("table_counters"), [JSON.stringify(owners)]);
+  return new Map(rows.map((r) => [Number(r.relid), String(r.signature)]));
 }

@@ -80,7 +80,7 @@ Deno.test("a limited role cannot use the installed functions against anyone", as
       ["SELECT postgres_monitor.unlock_role(oid, 'x', 'x') FROM pg_roles WHERE rolname = $1", [
         victim,
       ]],
-      ["SELECT * FROM postgres_monitor.sync_triggers(ARRAY[]::oid[])", []],
+      ["SELECT * FROM postgres_monitor.sync_triggers(ARRAY[]::oid[], 10)", []],
       ["SELECT * FROM postgres_monitor.role_lock", []],
       ["SELECT * FROM postgres_monitor.event_log", []],
       ["INSERT INTO postgres_monitor.event_log (rolname, event) VALUES ('x', 'unlocked')", []],

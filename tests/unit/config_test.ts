@@ -521,6 +521,9 @@ Deno.test("parseMonitorConfig() fills every default for an empty object", () => 
     sweep_interval: 60,
     soft_warning_interval: 3600,
     hot_interval_ms: 100,
+    detection: "trigger",
+    lock_poll_interval_ms: 200,
+    poll_interval_ms: 500,
     measure_lock_timeout_ms: 200,
     connect_timeout: 10,
     dry_run: false,
@@ -566,6 +569,9 @@ Deno.test("parseMonitorConfig() reads every key", () => {
     "sweep_interval": 0.5,
     "soft_warning_interval": 0,
     "hot_interval_ms": 10,
+    "detection": "poll",
+    "lock_poll_interval_ms": 0,
+    "poll_interval_ms": 50,
     "measure_lock_timeout_ms": 1,
     "connect_timeout": 2.5,
     "dry_run": true,
@@ -616,6 +622,9 @@ Deno.test("parseMonitorConfig() reads every key", () => {
     sweep_interval: 0.5,
     soft_warning_interval: 0,
     hot_interval_ms: 10,
+    detection: "poll",
+    lock_poll_interval_ms: 0,
+    poll_interval_ms: 50,
     measure_lock_timeout_ms: 1,
     connect_timeout: 2.5,
     dry_run: true,
@@ -1276,4 +1285,23 @@ Deno.test("loadConfig() rejects files that are not UTF-8", async () => {
     const error = await loadError(dir);
     assert.equal(error.message, `${dir}/user_limits.json: File is not valid UTF-8`);
   });
+});
+
+Deno.test("parseMonitorConfig() accepts detection 'poll' and rejects other modes", () => {
+  const c = parseMonitorConfig(
+    '{"detection": "poll", "poll_interval_ms": 250, "lock_poll_interval_ms": 0}',
+    "/etc/postgres_monitor/monitor_config.json",
+    "/etc/postgres_monitor",
+  );
+  assert.equal(c.detection, "poll");
+  assert.equal(c.poll_interval_ms, 250);
+  assert.equal(c.lock_poll_interval_ms, 0);
+  assert.throws(
+    () => parseMonitorConfig('{"detection": "notify"}', "/x/monitor_config.json", "/x"),
+    /detection/,
+  );
+  assert.throws(
+    () => parseMonitorConfig('{"poll_interval_ms": 10}', "/x/monitor_config.json", "/x"),
+    /poll_interval_ms.*at least 50/,
+  );
 });

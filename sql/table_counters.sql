@@ -1,0 +1,11 @@
+-- "poll" detection: a signature per table of the given roles ($1, JSON array of oids) that changes
+-- whenever its size may have: rows inserted, updated or deleted (counted once the writing backend
+-- reports its statistics, within about a second of commit), a TRUNCATE or rewrite (new
+-- relfilenode), a VACUUM that may have truncated it.
+SELECT c.oid::int8 AS relid,
+       concat_ws(':', s.n_tup_ins + s.n_tup_upd + s.n_tup_del, c.relfilenode,
+                 s.vacuum_count + s.autovacuum_count) AS signature
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
+ WHERE c.relkind IN ('r', 'm')
+   AND c.relowner = ANY (ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::oid))
