@@ -63,6 +63,12 @@ const RESTART_KEYS = [
   "pid_file",
 ] as const;
 
+/**
+ * Least time between two measurements triggered by notifications in one database: under write
+ * load many sessions notify about the same tables; one query per window serves them all.
+ */
+const FLUSH_INTERVAL_MS = 50;
+
 /** Retry delay for a decision that could not be carried out. */
 const RETRY_MS = 1000;
 
@@ -76,6 +82,8 @@ interface Database {
   /** Relation oid -> time until which it stays hot. */
   hot: Map<number, number>;
   pending: Set<number>;
+  /** When the last notification-driven measurement started (performance.now()). */
+  lastFlush: number;
   /** "poll" detection: last change signature per table. */
   counters?: Map<number, string>;
   /** Earliest notification time of the pending batch, for the lag figures. */
@@ -109,6 +117,8 @@ export class Daemon {
   #dirty = new Set<number>();
   #evaluating = false;
   #inflight = new Set<number>();
+  /** Bumped whenever this daemon locks or unlocks a role; see #reconcileLocks. */
+  #lockVersion = new Map<number, number>();
   #timers = new Set<Timer>();
   #wakers = new Set<() => void>();
   #sweepTimer?: Timer;
@@ -504,6 +514,7 @@ export class Daemon {
       measuredAt: 0,
       hot: new Map(),
       pending: new Set(),
+      lastFlush: 0,
       listener: new Listener(this.#target, name, m.listen_channel, {
         onNotify: (payload) => this.#onNotify(db, payload),
         onConnect: () => {
@@ -569,6 +580,10 @@ export class Daemon {
           }
         }
       }
+      // "poll" detection compares counters with the ones read just before this measurement.
+      if (this.#config.monitor.detection === "poll") {
+        db.counters = await tableCounters(db.sql, owners);
+      }
       const { sizes, busy } = await measureOwners(db.sql, owners);
       const keep = new Set(busy.keys());
       for (const oid of this.#cache.replaceDatabase(db.name, sizes, keep)) this.#dirty.add(oid);
@@ -608,8 +623,9 @@ export class Daemon {
     db.pending.add(relid);
     db.pendingSince ??= now;
     db.hot.set(relid, now + HOT_WINDOW_MS);
-    // Batch what arrives within a few ms into one query.
-    db.flushTimer ??= setTimeout(() => void this.#flush(db), 2);
+    // Batch what arrives within a few ms into one query, and at most one query per window.
+    const wait = Math.max(2, db.lastFlush + FLUSH_INTERVAL_MS - performance.now());
+    db.flushTimer ??= setTimeout(() => void this.#flush(db), wait);
   }
 
   #markDirty(oid: number, since: number) {
@@ -619,6 +635,7 @@ export class Daemon {
 
   async #flush(db: Database) {
     db.flushTimer = undefined;
+    db.lastFlush = performance.now();
     const relids = [...db.pending];
     const since = db.pendingSince ?? Date.now();
     db.pending.clear();
@@ -651,10 +668,17 @@ export class Daemon {
     }
     const gone: number[] = [];
     const keep = [];
+    const now = Date.now();
     for (const r of rows) {
       if (!r.exists || !this.#limits.has(r.owner)) gone.push(r.relid);
-      else if (r.busy) db.hot.set(r.relid, Date.now() + HOT_WINDOW_MS);
-      else keep.push(r);
+      else if (r.busy) db.hot.set(r.relid, now + HOT_WINDOW_MS);
+      else {
+        // A table still growing stays hot: more may come inside a throttle window.
+        if (this.#cache.bytesOf(db.name, r.relid) !== r.bytes) {
+          db.hot.set(r.relid, now + HOT_WINDOW_MS);
+        }
+        keep.push(r);
+      }
     }
     const changed = this.#cache.remove(db.name, gone);
     for (const oid of this.#cache.update(db.name, keep)) changed.add(oid);
@@ -662,22 +686,25 @@ export class Daemon {
     return changed;
   }
 
-  /** Re-measures hot relations: catches writes that fell inside a trigger's throttle window. */
-  async #remeasureHot() {
+  /**
+   * Re-measures hot relations: catches writes that fell inside a trigger's throttle window. They
+   * join the next notification batch (so a busy database's notifications never starve them).
+   */
+  #remeasureHot() {
     const now = Date.now();
     for (const db of this.#dbs.values()) {
-      if (db.hot.size === 0 || db.flushTimer !== undefined) continue;
-      const relids: number[] = [];
+      let any = false;
       for (const [relid, until] of db.hot) {
         if (until < now) db.hot.delete(relid);
-        else relids.push(relid);
+        else {
+          db.pending.add(relid);
+          any = true;
+        }
       }
-      if (relids.length === 0) continue;
-      const changed = await this.#measureSome(db, relids, now);
-      if (changed.size > 0) {
-        for (const r of relids) db.hot.set(r, Date.now() + HOT_WINDOW_MS);
-        await this.#runEvaluations();
-      }
+      if (!any) continue;
+      db.pendingSince ??= now;
+      const wait = Math.max(0, db.lastFlush + FLUSH_INTERVAL_MS - performance.now());
+      db.flushTimer ??= setTimeout(() => void this.#flush(db), wait);
     }
   }
 
@@ -706,6 +733,7 @@ export class Daemon {
       const owners = [...this.#limits.keys()];
       await Promise.all([...this.#dbs.values()].map(async (db) => {
         let relids: number[];
+        if (!db.installed) return;
         try {
           relids = await activeWrites(db.sql, owners);
         } catch (err) {
@@ -740,9 +768,8 @@ export class Daemon {
           });
           return;
         }
-        const before = db.counters;
+        const before = db.counters ?? new Map<number, string>();
         db.counters = now;
-        if (!before) return; // first poll: the sweep measured everything
         const changed = [...now].filter(([relid, sig]) => before.get(relid) !== sig)
           .map(([relid]) => relid);
         if (changed.length === 0) return;
@@ -759,9 +786,18 @@ export class Daemon {
   /** Lock rows vs reality: finish interrupted locks, forget vanished roles, honour unlocks. */
   async #reconcileLocks() {
     if (this.#dryRun) return;
+    // The snapshot may be older than a lock or unlock carried out meanwhile: such roles keep the
+    // state their own decision gave them (the next sweep looks again).
+    const versions = new Map(this.#lockVersion);
     const locks = await this.#enforcer.loadLocks();
+    const stale = (oid: number) =>
+      this.#inflight.has(oid) || this.#lockVersion.get(oid) !== versions.get(oid);
     const lockedOids = new Set<number>();
     for (const l of locks) {
+      if (stale(l.oid)) {
+        lockedOids.add(l.oid);
+        continue;
+      }
       if (!l.role_exists) {
         await this.#enforcer.unlock(l.oid, null, "role was dropped");
         this.#log.info("forgot the lock of a dropped role", { role: l.name });
@@ -792,7 +828,7 @@ export class Daemon {
       }
     }
     for (const [oid, s] of this.#states) {
-      if (s.locked && !lockedOids.has(oid)) {
+      if (s.locked && !lockedOids.has(oid) && !stale(oid)) {
         s.locked = false;
         s.lockedManual = false;
         s.belowHardSince = undefined;
@@ -924,6 +960,7 @@ export class Daemon {
           break;
         case "lock": {
           const r = await this.#enforcer.lock(d);
+          this.#lockVersion.set(d.oid, (this.#lockVersion.get(d.oid) ?? 0) + 1);
           state.locked = true;
           state.lockedManual = d.manualUnlock;
           state.overHardSince = undefined;
@@ -952,6 +989,7 @@ export class Daemon {
         }
         case "unlock": {
           const r = await this.#enforcer.unlock(d.oid, null, d.reason);
+          this.#lockVersion.set(d.oid, (this.#lockVersion.get(d.oid) ?? 0) + 1);
           state.locked = false;
           state.lockedManual = false;
           state.belowHardSince = undefined;

@@ -17,7 +17,7 @@ REVOKE ALL ON postgres_monitor.watched_role FROM PUBLIC;
 -- literal into notify_write(), which runs as the writer (who has no USAGE on this schema).
 --
 -- notify_write() is the statement-level trigger on a watched role's table. It notifies at most
--- once per 100 ms per session and table: a transaction that has queued a NOTIFY serializes on a
+-- once per 250 ms per session and table: a transaction that has queued a NOTIFY serializes on a
 -- cluster-wide lock at commit, so notifying every statement would tax every write (README,
 -- "Write overhead"). Writes inside a throttle window are caught by the daemon re-measuring
 -- recently notified tables. No SET clause: it would add a GUC save/restore to every call; every
@@ -40,7 +40,7 @@ BEGIN
       last_ms text := pg_catalog.current_setting(k, true);
     BEGIN
       IF last_ms IS NULL OR last_ms OPERATOR(pg_catalog.=) ''
-         OR now_ms OPERATOR(pg_catalog.-) last_ms::bigint OPERATOR(pg_catalog.>=) 100
+         OR now_ms OPERATOR(pg_catalog.-) last_ms::bigint OPERATOR(pg_catalog.>=) 250
          OR now_ms OPERATOR(pg_catalog.<) last_ms::bigint THEN
         PERFORM pg_catalog.set_config(k, now_ms::text, false);
         PERFORM pg_catalog.pg_notify(%L, TG_RELID::text);
@@ -188,6 +188,36 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION postgres_monitor.sync_triggers(oid[], integer) FROM PUBLIC;
+
+-- Tables of `roles` that an open transaction older than `min_age` is writing to now (a granted
+-- RowExclusiveLock). NOTIFY speaks only at commit; this is how a runaway INSERT ... SELECT is seen
+-- before it commits. pg_locks takes every lock-manager partition lock, so it is read only when
+-- pg_stat_activity shows such a transaction at all (short OLTP transactions never trigger it).
+-- SECURITY DEFINER because xact_start and backend_xid of other roles' sessions are hidden from
+-- the daemon's role; it returns table oids only.
+CREATE OR REPLACE FUNCTION postgres_monitor.active_writes(roles oid[], min_age interval)
+RETURNS TABLE (relid oid)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_stat_activity a
+     WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()
+       AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND a.xact_start < clock_timestamp() - min_age) THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+    SELECT DISTINCT c.oid
+      FROM pg_locks l
+      JOIN pg_class c ON c.oid = l.relation
+     WHERE l.locktype = 'relation' AND l.mode = 'RowExclusiveLock' AND l.granted
+       AND l.pid <> pg_backend_pid()
+       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND c.relkind IN ('r', 'm')
+       AND c.relowner = ANY (roles);
+END
+$$;
+REVOKE ALL ON FUNCTION postgres_monitor.active_writes(oid[], interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_ddl_end() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_sql_drop() FROM PUBLIC;
 
@@ -198,7 +228,8 @@ DECLARE
 BEGIN
   EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA postgres_monitor TO %I', monitor);
   EXECUTE pg_catalog.format(
-    'GRANT EXECUTE ON FUNCTION postgres_monitor.sync_triggers(oid[], integer) TO %I', monitor);
+    'GRANT EXECUTE ON FUNCTION postgres_monitor.sync_triggers(oid[], integer),'
+    ' postgres_monitor.active_writes(oid[], interval) TO %I', monitor);
   EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO %I',
     pg_catalog.current_database(), monitor);
 END

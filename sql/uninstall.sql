@@ -35,6 +35,7 @@ DROP FUNCTION IF EXISTS postgres_monitor.terminate_sessions(oid);
 DROP FUNCTION IF EXISTS postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text);
 DROP FUNCTION IF EXISTS postgres_monitor.protected_reason(oid);
 DROP FUNCTION IF EXISTS postgres_monitor.forbid_change();
+DROP FUNCTION IF EXISTS postgres_monitor.active_writes(oid[], interval);
 DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[], integer);
 DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[]);
 DROP FUNCTION IF EXISTS postgres_monitor.on_sql_drop();

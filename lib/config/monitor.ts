@@ -188,7 +188,7 @@ export interface MonitorConfig {
   soft_warning_interval: number;
   /**
    * Milliseconds between re-measurements of recently written tables, integer >= 10.
-   * @default 100
+   * @default 50
    */
   hot_interval_ms: number;
   /**
@@ -280,7 +280,7 @@ export function defaultMonitorConfig(configDir: string): MonitorConfig {
     state_dir: "/var/lib/postgres_monitor",
     sweep_interval: 60,
     soft_warning_interval: 3600,
-    hot_interval_ms: 100,
+    hot_interval_ms: 50,
     detection: "trigger",
     lock_poll_interval_ms: 200,
     poll_interval_ms: 500,

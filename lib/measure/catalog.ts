@@ -128,9 +128,20 @@ export async function syncTriggers(sql: Sql, owners: readonly number[]): Promise
   }
 }
 
-/** Tables of `owners` that an open transaction is writing to now (sql/active_writes.sql). */
-export async function activeWrites(sql: Sql, owners: readonly number[]): Promise<number[]> {
-  const rows = await sql.unsafe(await sqlFile("active_writes"), [JSON.stringify(owners)]);
+/**
+ * Tables of `owners` that an open transaction at least `minAgeMs` old is writing to now
+ * (postgres_monitor.active_writes, installed by sql/install_database.sql).
+ */
+export async function activeWrites(
+  sql: Sql,
+  owners: readonly number[],
+  minAgeMs = 50,
+): Promise<number[]> {
+  const rows = await sql.unsafe(
+    `SELECT relid::int8 AS relid FROM postgres_monitor.active_writes(
+       ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::oid), make_interval(secs => $2))`,
+    [JSON.stringify(owners), minAgeMs / 1000],
+  );
   return rows.map((r) => Number(r.relid));
 }
 

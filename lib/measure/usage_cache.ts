@@ -40,6 +40,11 @@ export class UsageCache {
     return this.#dbs.get(db)?.get(relid)?.owner;
   }
 
+  /** The cached size of one relation, if known. */
+  bytesOf(db: string, relid: number): number | undefined {
+    return this.#dbs.get(db)?.get(relid)?.bytes;
+  }
+
   /** Bytes a role owns in one database. */
   usageIn(db: string, owner: number): number {
     let sum = 0;

@@ -520,7 +520,7 @@ Deno.test("parseMonitorConfig() fills every default for an empty object", () => 
     state_dir: "/var/lib/postgres_monitor",
     sweep_interval: 60,
     soft_warning_interval: 3600,
-    hot_interval_ms: 100,
+    hot_interval_ms: 50,
     detection: "trigger",
     lock_poll_interval_ms: 200,
     poll_interval_ms: 500,
