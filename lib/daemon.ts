@@ -69,6 +69,9 @@ const RESTART_KEYS = [
  */
 const FLUSH_INTERVAL_MS = 50;
 
+/** Write rate (bytes/s) assumed when spacing re-measurements by headroom: above this machine's. */
+const MAX_WRITE_RATE = 512 * 1024 * 1024;
+
 /** Retry delay for a decision that could not be carried out. */
 const RETRY_MS = 1000;
 
@@ -84,11 +87,17 @@ interface Database {
   pending: Set<number>;
   /** When the last notification-driven measurement started (performance.now()). */
   lastFlush: number;
+  /** When each table was last measured on a notification (performance.now()). */
+  measuredRel: Map<number, number>;
+  /** The "not installed" warning was logged. */
+  warnedInstall?: boolean;
   /** "poll" detection: last change signature per table. */
   counters?: Map<number, string>;
   /** Earliest notification time of the pending batch, for the lag figures. */
   pendingSince?: number;
   flushTimer?: Timer;
+  /** When flushTimer fires (performance.now() time). */
+  flushAt: number;
 }
 
 /** Options for {@linkcode Daemon}. */
@@ -434,20 +443,30 @@ export class Daemon {
 
   async #sweepOnce(reason: string) {
     const t0 = performance.now();
-    await this.#refreshLimits();
-    await this.#refreshDatabases();
+    const phases: Record<string, number> = {};
+    const phase = async (name: string, fn: () => Promise<unknown>) => {
+      const t = performance.now();
+      await fn();
+      phases[name] = Math.round(performance.now() - t);
+    };
+    await phase("roles", () => this.#refreshLimits());
+    await phase("databases", () => this.#refreshDatabases());
     const owners = [...this.#limits.keys()];
-    await Promise.all([...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners)));
-    await this.#reconcileLocks();
+    await phase(
+      "measure",
+      () => Promise.all([...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners))),
+    );
+    await phase("locks", () => this.#reconcileLocks());
     for (const oid of this.#limits.keys()) this.#dirty.add(oid);
     for (const oid of this.#states.keys()) if (!this.#limits.has(oid)) this.#states.delete(oid);
-    await this.#runEvaluations();
-    await this.#pumpAlerts();
+    await phase("evaluate", () => this.#runEvaluations());
+    await phase("alerts", () => this.#pumpAlerts());
     this.#lastSweepSeconds = (performance.now() - t0) / 1000;
     this.#lastSweepAt = Date.now() / 1000;
     this.#log.debug("sweep done", {
       reason,
       ms: Math.round(performance.now() - t0),
+      phases_ms: phases,
       databases: this.#dbs.size,
       roles: this.#limits.size,
     });
@@ -515,6 +534,8 @@ export class Daemon {
       hot: new Map(),
       pending: new Set(),
       lastFlush: 0,
+      flushAt: 0,
+      measuredRel: new Map(),
       listener: new Listener(this.#target, name, m.listen_channel, {
         onNotify: (payload) => this.#onNotify(db, payload),
         onConnect: () => {
@@ -539,8 +560,12 @@ export class Daemon {
 
   async #measureDatabase(db: Database, owners: number[]) {
     try {
+      let tsync = performance.now();
+      let syncChanges = 0;
       const installed = await isInstalled(db.sql);
-      if (installed !== db.installed || !installed) {
+      // Said once per change (and at the first look), not at every sweep.
+      if (installed !== db.installed || db.measuredAt === 0 && !db.warnedInstall) {
+        db.warnedInstall = true;
         if (!installed) {
           this.#log.warn(
             "postgres_monitor is not installed in this database: measured by sweeps only",
@@ -551,10 +576,12 @@ export class Daemon {
       }
       if (installed && !this.#dryRun) {
         // In "poll" detection no table carries a trigger: syncing to no owners removes them all.
+        tsync = performance.now();
         const changes = await syncTriggers(
           db.sql,
           this.#config.monitor.detection === "poll" ? [] : owners,
         );
+        syncChanges = changes.length;
         for (const c of changes) {
           const fields = { database: db.name, table: c.relation, action: c.action };
           if (c.action === "busy" || c.action === "error") {
@@ -584,11 +611,21 @@ export class Daemon {
       if (this.#config.monitor.detection === "poll") {
         db.counters = await tableCounters(db.sql, owners);
       }
+      const tm = performance.now();
       const { sizes, busy } = await measureOwners(db.sql, owners);
+      this.#log.debug("measured database", {
+        database: db.name,
+        relations: sizes.length,
+        ms: Math.round(performance.now() - tm),
+        sync_ms: Math.round(tm - tsync),
+        sync_changes: syncChanges,
+      });
       const keep = new Set(busy.keys());
       for (const oid of this.#cache.replaceDatabase(db.name, sizes, keep)) this.#dirty.add(oid);
       for (const relid of keep) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
       db.measuredAt = Date.now();
+      const stale = performance.now() - 10_000;
+      for (const [relid, t] of db.measuredRel) if (t < stale) db.measuredRel.delete(relid);
     } catch (err) {
       db.measuredAt = 0;
       this.#log.error("cannot measure database", { database: db.name, error: errorMessage(err) });
@@ -624,8 +661,15 @@ export class Daemon {
     db.pendingSince ??= now;
     db.hot.set(relid, now + HOT_WINDOW_MS);
     // Batch what arrives within a few ms into one query, and at most one query per window.
-    const wait = Math.max(2, db.lastFlush + FLUSH_INTERVAL_MS - performance.now());
-    db.flushTimer ??= setTimeout(() => void this.#flush(db), wait);
+    this.#scheduleFlush(db, Math.max(performance.now() + 2, db.lastFlush + FLUSH_INTERVAL_MS));
+  }
+
+  /** Arms the database's flush timer for `at` (performance.now() time) unless it fires earlier. */
+  #scheduleFlush(db: Database, at: number) {
+    if (db.flushTimer !== undefined && db.flushAt <= at) return;
+    clearTimeout(db.flushTimer);
+    db.flushAt = at;
+    db.flushTimer = setTimeout(() => void this.#flush(db), Math.max(0, at - performance.now()));
   }
 
   #markDirty(oid: number, since: number) {
@@ -633,13 +677,39 @@ export class Daemon {
     if (!this.#notifyTimes.has(oid)) this.#notifyTimes.set(oid, since);
   }
 
+  /**
+   * How often a table may be re-measured on notifications, from its owner's headroom: never so
+   * rarely that a writer at MAX_WRITE_RATE could use more than half the headroom in between, never
+   * more than once per FLUSH_INTERVAL_MS, at least once a second. A tenant far from its limit
+   * costs one query a second however hard it writes; one near it is watched every 50 ms.
+   */
+  #remeasureInterval(db: Database, relid: number): number {
+    const owner = this.#cache.ownerOf(db.name, relid);
+    const limit = owner === undefined ? undefined : this.#limits.get(owner);
+    if (owner === undefined || !limit) return 0;
+    const headroom = limit.limit.hard_limit - this.#cache.usage(owner);
+    if (headroom <= 0) return 0;
+    return Math.min(1000, Math.max(FLUSH_INTERVAL_MS, (headroom / MAX_WRITE_RATE) * 500));
+  }
+
   async #flush(db: Database) {
     db.flushTimer = undefined;
-    db.lastFlush = performance.now();
-    const relids = [...db.pending];
+    const now = performance.now();
+    db.lastFlush = now;
+    const relids: number[] = [];
+    let nextDue = Infinity;
+    for (const relid of db.pending) {
+      const due = (db.measuredRel.get(relid) ?? 0) + this.#remeasureInterval(db, relid);
+      if (due <= now) relids.push(relid);
+      else nextDue = Math.min(nextDue, due);
+    }
     const since = db.pendingSince ?? Date.now();
-    db.pending.clear();
-    db.pendingSince = undefined;
+    for (const relid of relids) {
+      db.pending.delete(relid);
+      db.measuredRel.set(relid, now);
+    }
+    if (db.pending.size === 0) db.pendingSince = undefined;
+    else this.#scheduleFlush(db, Math.max(now + FLUSH_INTERVAL_MS, nextDue));
     if (relids.length === 0) return;
     const t0 = performance.now();
     const changed = await this.#measureSome(db, relids, since);
@@ -703,8 +773,7 @@ export class Daemon {
       }
       if (!any) continue;
       db.pendingSince ??= now;
-      const wait = Math.max(0, db.lastFlush + FLUSH_INTERVAL_MS - performance.now());
-      db.flushTimer ??= setTimeout(() => void this.#flush(db), wait);
+      this.#scheduleFlush(db, Math.max(performance.now(), db.lastFlush + FLUSH_INTERVAL_MS));
     }
   }
 

@@ -388,15 +388,6 @@ async function scale(s: Setup) {
   const db = "bench_scale";
   await s.admin.unsafe(`CREATE DATABASE ${db}`);
   await s.admin.unsafe("CREATE ROLE scale_tenants NOLOGIN");
-  const inst = await runCli(s.flags, [
-    "install",
-    "--config-dir",
-    s.dir,
-    "--admin-url",
-    s.cluster.url,
-    "--no-template1",
-  ]);
-  if (inst.code !== 0) throw new Error(inst.stderr);
   const out: Record<string, unknown>[] = [];
   let made = 0;
   for (const total of SCALES) {
@@ -409,8 +400,11 @@ async function scale(s: Setup) {
         ((performance.now() - t0) / 1000).toFixed(0)
       } s`,
     );
+    // s_1 gets a tight limit of its own, so the daemon re-measures its table on every notification
+    // (tenants far from their limit are re-measured at most once a second).
     const flags = await writeConfig(s.dir, [
       { member_of: "scale_tenants", soft_limit: "1GB", hard_limit: "2GB" },
+      { user: "s_1", soft_limit: "32MB", hard_limit: "64MB" },
     ], {
       host: s.cluster.host,
       port: s.cluster.port,
@@ -423,6 +417,15 @@ async function scale(s: Setup) {
       log_level: "debug",
       sweep_interval: 5,
     });
+    const inst = await runCli(flags, [
+      "install",
+      "--config-dir",
+      s.dir,
+      "--admin-url",
+      s.cluster.url,
+      "--no-template1",
+    ]);
+    if (inst.code !== 0) throw new Error(`install failed: ${inst.stderr}`);
     const start = performance.now();
     const d = await startDaemon(s, flags);
     const firstMs = performance.now() - start;
@@ -432,6 +435,11 @@ async function scale(s: Setup) {
       timeout: 120_000,
       what: "two sweeps",
     });
+    if (VERBOSE) {
+      for (
+        const l of d.lines.slice(seen).filter((l) => /sweep done|measured database/.test(l.msg))
+      ) log(`      ${JSON.stringify(l)}`);
+    }
     const sweeps = d.lines.slice(seen).filter((l) => l.msg === "sweep done").map((l) =>
       Number(l.ms)
     );
@@ -440,12 +448,16 @@ async function scale(s: Setup) {
     const mark = d.lines.length;
     for (let i = 0; i < 30; i++) {
       await w.unsafe("INSERT INTO s_1.t1 VALUES (1)");
-      await new Promise((r) => setTimeout(r, 120)); // past the trigger's 100 ms throttle
+      await new Promise((r) => setTimeout(r, 300)); // past the trigger's 250 ms throttle
     }
     await w.end();
     await waitFor(() => d.lines.slice(mark).filter((l) => l.msg === "re-evaluated").length >= 25, {
       timeout: 20_000,
       what: "re-evaluations",
+    }).catch((err) => {
+      throw new Error(
+        `${err.message}\n${d.lines.slice(-30).map((l) => JSON.stringify(l)).join("\n")}`,
+      );
     });
     const evals = d.lines.slice(mark).filter((l) => l.msg === "re-evaluated").map((l) =>
       Number(l.total_ms)

@@ -127,22 +127,29 @@ DECLARE
   r record;
   changes integer := 0;
 BEGIN
-  DELETE FROM postgres_monitor.watched_role w WHERE w.roleid <> ALL (roles);
+  -- Set operations, not "= ANY (roles)": with 1000 roles and 100k tables, per-row array scans
+  -- cost seconds; hash joins on watched_role cost milliseconds.
+  DELETE FROM postgres_monitor.watched_role w
+   WHERE w.roleid NOT IN (SELECT u FROM unnest(roles) AS u WHERE u IS NOT NULL);
   INSERT INTO postgres_monitor.watched_role (roleid)
-    SELECT DISTINCT u FROM unnest(roles) AS u ON CONFLICT DO NOTHING;
+    SELECT DISTINCT u FROM unnest(roles) AS u WHERE u IS NOT NULL ON CONFLICT DO NOTHING;
   PERFORM set_config('lock_timeout', '100ms', true);
 
-  FOR r IN
+  -- EXECUTE, not a static query: plpgsql would cache the plan made when watched_role and the
+  -- notify triggers were still empty (a nested loop over pg_class) for the connection's life.
+  FOR r IN EXECUTE $q$
     SELECT c.oid, n.nspname, c.relname, t.oid AS tgoid, t.tgenabled, t.tgfoid, t.tgtype
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
       LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'postgres_monitor_notify'
-     WHERE c.relkind IN ('r', 'p') AND c.relowner = ANY (roles) AND c.relpersistence <> 't'
+     WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+       AND c.relowner IN (SELECT w.roleid FROM postgres_monitor.watched_role w)
        AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'postgres_monitor')
        AND (t.oid IS NULL OR t.tgenabled = 'D'
             OR t.tgfoid <> 'postgres_monitor.notify_write()'::regprocedure
             OR t.tgtype <> 60)  -- 60 = AFTER, STATEMENT, INSERT|DELETE|UPDATE|TRUNCATE
-     LIMIT max_changes
+     LIMIT $1
+  $q$ USING max_changes
   LOOP
     relid := r.oid;
     relation := format('%I.%I', r.nspname, r.relname);
@@ -164,14 +171,15 @@ BEGIN
     RETURN NEXT;
   END LOOP;
 
-  FOR r IN
+  FOR r IN EXECUTE $q$
     SELECT c.oid, n.nspname, c.relname
       FROM pg_trigger t
       JOIN pg_class c ON c.oid = t.tgrelid
       JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE t.tgname = 'postgres_monitor_notify' AND c.relowner <> ALL (roles)
-       AND c.relpersistence <> 't'
-     LIMIT greatest(max_changes - changes, 0)
+     WHERE t.tgname = 'postgres_monitor_notify' AND c.relpersistence <> 't'
+       AND c.relowner NOT IN (SELECT w.roleid FROM postgres_monitor.watched_role w)
+     LIMIT $1
+  $q$ USING greatest(max_changes - changes, 0)
   LOOP
     relid := r.oid;
     relation := format('%I.%I', r.nspname, r.relname);
@@ -214,7 +222,7 @@ BEGIN
        AND l.pid <> pg_backend_pid()
        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
        AND c.relkind IN ('r', 'm')
-       AND c.relowner = ANY (roles);
+       AND c.relowner IN (SELECT u FROM unnest(roles) AS u);
 END
 $$;
 REVOKE ALL ON FUNCTION postgres_monitor.active_writes(oid[], interval) FROM PUBLIC;

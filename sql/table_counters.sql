@@ -8,4 +8,4 @@ SELECT c.oid::int8 AS relid,
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
  WHERE c.relkind IN ('r', 'm')
-   AND c.relowner = ANY (ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::oid))
+   AND c.relowner IN (SELECT jsonb_array_elements_text($1::text::jsonb)::oid)

@@ -295,17 +295,17 @@ Deno.test("a restarted daemon keeps a role locked without repeating the lock, an
     const first = await f.startDaemon();
     await f.overHard(role);
     await first.waitForLog((l) => l.msg === "role locked");
-    assert.equal(await first.stop(), 0);
+    assert.equal(await first.stop(), 0, first.dump());
     const before = await f.events(role);
 
     const second = await f.startDaemon();
     await second.waitForLog((l) => l.msg === "sweep done");
-    assert.equal(await f.canLogin(role), false);
-    assert.equal(second.find("role locked").length, 0);
-    assert.equal(second.find("soft limit exceeded").length, 0);
-    assert.deepEqual(await f.events(role), before);
+    assert.equal(await f.canLogin(role), false, second.dump());
+    assert.equal(second.find("role locked").length, 0, second.dump());
+    assert.equal(second.find("soft limit exceeded").length, 0, second.dump());
+    assert.deepEqual(await f.events(role), before, second.dump());
     const status = JSON.parse((await f.cli(["status", "--json"])).stdout);
-    assert.equal(status.rows[0].state, "locked");
+    assert.equal(status.rows[0].state, "locked", JSON.stringify(status));
 
     await f.exec("DROP TABLE %I.t", [role]);
     await second.waitForLog((l) => l.msg === "role unlocked" && l.role === role);
