@@ -1,23 +1,11 @@
 -- Removes what install_database.sql and install_control.sql created in this database and nothing
 -- else: notify triggers on user tables, the event triggers, the schema's own objects, the schema,
 -- and the CONNECT grant to the daemon's role (postgres_monitor.install_role, if it exists).
+-- The notify triggers were dropped beforehand by uninstall_triggers.sql, in batches.
 DO $uninstall$
 DECLARE
-  t record;
   monitor text := pg_catalog.current_setting('postgres_monitor.install_role', true);
 BEGIN
-  FOR t IN
-    SELECT n.nspname, c.relname
-      FROM pg_catalog.pg_trigger g
-      JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
-      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
-      JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-     WHERE pn.nspname = 'postgres_monitor' AND p.proname = 'notify_write'
-  LOOP
-    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS postgres_monitor_notify ON %I.%I',
-      t.nspname, t.relname);
-  END LOOP;
   IF monitor IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = monitor)
   THEN
     EXECUTE pg_catalog.format('REVOKE CONNECT ON DATABASE %I FROM %I',

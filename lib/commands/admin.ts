@@ -61,21 +61,29 @@ async function targetDatabases(config: Config, admin: Sql, template1: boolean) {
   return [...dbs];
 }
 
+/** Runs sql/ files in one transaction; returns the rows of the last statement. */
 async function runFile(
   config: Config,
   opts: AdminOptions,
   database: string,
   files: string[],
-): Promise<void> {
+): Promise<Record<string, unknown>[]> {
   const sql = adminConnect(config, opts, database);
   try {
-    await sql.begin(async (tx) => {
+    return await sql.begin(async (tx) => {
       await tx.unsafe(
         "SELECT pg_catalog.set_config('postgres_monitor.install_role', $1, true)," +
           " pg_catalog.set_config('postgres_monitor.install_channel', $2, true)",
         [config.monitor.user, config.monitor.listen_channel],
       );
-      for (const f of files) await tx.unsafe(await sqlFile(f)).simple();
+      let last: Record<string, unknown>[] = [];
+      for (const f of files) {
+        const result = await tx.unsafe(await sqlFile(f)).simple();
+        // A multi-statement simple query yields one result per statement.
+        const results = Array.isArray(result[0]) ? result as unknown as unknown[][] : [result];
+        last = (results.at(-1) ?? []) as Record<string, unknown>[];
+      }
+      return last;
     });
   } finally {
     await sql.end({ timeout: 2 });
@@ -128,6 +136,11 @@ export async function uninstall(config: Config, opts: AdminOptions): Promise<voi
   }
   for (const db of dbs) {
     opts.out(`uninstalling from database '${db}'`);
+    // Triggers in batches, each batch its own transaction (bounded lock count).
+    for (;;) {
+      const [row] = await runFile(config, opts, db, ["uninstall_triggers"]);
+      if (!row || Number(row.dropped) === 0) break;
+    }
     await runFile(config, opts, db, ["uninstall"]);
   }
   if (opts.dropRole) await runFile(config, opts, m.control_database, ["drop_monitor_role"]);
