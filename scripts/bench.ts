@@ -215,7 +215,8 @@ async function writeOverhead(s: Setup, daemon: DaemonProcess, variants: Record<s
 }
 
 interface Crossing {
-  kind: "first write" | "throttled";
+  /** "before commit": the lock came while the crossing write was still running (pg_locks watch). */
+  kind: "first write" | "throttled" | "before commit";
   nologinMs: number;
   terminatedMs: number;
 }
@@ -249,11 +250,22 @@ async function crossings(
         `INSERT INTO ${role}.t SELECT repeat(md5(g::text), 31) FROM generate_series(1, 256) g`,
       );
     }
-    await c.unsafe(
-      `INSERT INTO ${role}.t SELECT repeat(md5(g::text), 31) FROM generate_series(1, 2560) g`,
-    );
     const mark = daemon?.lines.length ?? 0;
+    const killed = await c.unsafe(
+      `INSERT INTO ${role}.t SELECT repeat(md5(g::text), 31) FROM generate_series(1, 2560) g`,
+    ).then(() => false, () => true);
     const committed = performance.now();
+    if (killed) {
+      // Stopped before it could commit: there is no commit to measure from.
+      await c.end({ timeout: 1 }).catch(() => {});
+      out.push({ kind: "before commit", nologinMs: NaN, terminatedMs: NaN });
+      await s.admin.unsafe(`TRUNCATE ${role}.t`);
+      await waitFor(async () => {
+        const [r] = await s.admin.unsafe("SELECT rolcanlogin FROM pg_roles WHERE oid = $1", [oid]);
+        return Boolean(r?.rolcanlogin);
+      }, { timeout: 70_000, what: "the automatic unlock" });
+      continue;
+    }
     let nologin = NaN;
     let terminated = NaN;
     while (performance.now() - committed < timeoutMs && (isNaN(nologin) || isNaN(terminated))) {
@@ -284,6 +296,8 @@ async function crossings(
 
 function latencySummary(xs: Crossing[]) {
   if (VERBOSE) { for (const c of xs) log(`      ${JSON.stringify(c)}`); }
+  const beforeCommit = xs.filter((c) => c.kind === "before commit").length;
+  xs = xs.filter((c) => c.kind !== "before commit");
   const pick = (k: keyof Omit<Crossing, "kind">, sub: Crossing[]) => {
     const v = sub.map((c) => c[k]).filter((x) => !isNaN(x));
     return {
@@ -296,6 +310,7 @@ function latencySummary(xs: Crossing[]) {
     };
   };
   return {
+    beforeCommit,
     nologin: pick("nologinMs", xs),
     terminated: pick("terminatedMs", xs),
     firstWrite: pick("nologinMs", xs.filter((c) => c.kind === "first write")),
@@ -658,6 +673,12 @@ async function main() {
       }`,
       "p99 <= 150",
       ok(lat.terminated.p99 <= 150 && lat.terminated.missed === 0),
+    ]);
+    rows.push([
+      "  crossings measured / stopped before their commit",
+      `${lat.nologin.n} / ${lat.beforeCommit}`,
+      "",
+      "",
     ]);
     rows.push([
       "  of which first write / throttled, p99 (ms)",
