@@ -202,7 +202,7 @@ async function writeOverhead(s: Setup, daemon: DaemonProcess, variants: Record<s
         () => pgbench(s.cluster, `INSERT INTO ${table} (x) VALUES (1);`, SECONDS),
       );
       tps[name]!.push(run.value);
-      if (name !== "none") {
+      if (name === "project" || name === "poll") {
         cpu.push(run.cpuPct);
         rss = Math.max(rss, run.rss);
       }
@@ -549,6 +549,12 @@ async function main() {
       CREATE SCHEMA runaway AUTHORIZATION runaway;
       CREATE TABLE public.w_none (x int);
       CREATE TABLE public.w_seed (x int);
+      CREATE TABLE public.w_noop (x int);
+      -- The floor for any PL/pgSQL trigger: one that does nothing.
+      CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS
+        $f$ BEGIN RETURN NULL; END $f$;
+      CREATE TRIGGER noop AFTER INSERT OR UPDATE OR DELETE ON public.w_noop
+        FOR EACH STATEMENT EXECUTE FUNCTION public.noop();
       -- The seed's design: NOTIFY on every statement, naming current_user.
       CREATE FUNCTION public.seed_notify() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS
         $f$ BEGIN PERFORM pg_notify('storage_limit_check', current_user); RETURN NULL; END $f$;
@@ -584,6 +590,7 @@ async function main() {
     );
     const w1 = await writeOverhead(s, daemon, {
       none: "public.w_none",
+      noop: "public.w_noop",
       project: "bench_owner.w_project",
       seed: "public.w_seed",
     });
@@ -652,6 +659,8 @@ async function main() {
     const rows: [string, string, string, string][] = [];
     const ok = (b: boolean) => (b ? "met" : "NOT met");
     rows.push(["write TPS, no trigger", none.toFixed(0), "", ""]);
+    const nr = mean(w1.tps.noop!) / none;
+    rows.push(["write TPS ratio, a PL/pgSQL trigger doing nothing", nr.toFixed(3), "(floor)", ""]);
     const pr = mean(w1.tps.project!) / none;
     rows.push(["write TPS ratio, this project's trigger", pr.toFixed(3), ">= 0.90", ok(pr >= 0.9)]);
     const sr = mean(w1.tps.seed!) / none;
