@@ -169,11 +169,6 @@ async function main() {
     say(`  her idle session, on its next query: "${idleErr}"`);
     const loginErr = await open("alice")`SELECT 1`.then(() => "logged in", (e) => e.message);
     say(`  a new login attempt: "${loginErr}"`);
-    const lockLine = daemon.find("role locked", "alice")[0];
-    say(
-      `  daemon: notification to NOLOGIN ${lockLine?.lag_ms} ms (of which the ALTER ROLE ${lockLine?.nologin_ms} ms)`,
-    );
-
     step(3, "an administrator drops alice's table: automatic unlock");
     t0 = performance.now();
     await admin.unsafe("DROP TABLE alice.data");
