@@ -167,3 +167,21 @@ export async function runCli(
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
+
+/** Runs `install` for a config directory as the superuser at `adminUrl` (template1 untouched). */
+export async function installAs(
+  flags: string[],
+  configDir: string,
+  adminUrl: string,
+): Promise<CliResult> {
+  const r = await runCli(flags, [
+    "install",
+    "--config-dir",
+    configDir,
+    "--admin-url",
+    adminUrl,
+    "--no-template1",
+  ]);
+  if (r.code !== 0) throw new Error(`install failed: ${r.stderr}${r.stdout}`);
+  return r;
+}

@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { loadConfig } from "../lib/config/mod.ts";
 import { permissionFlags } from "../lib/permissions.ts";
-import { DaemonProcess, runCli, waitFor } from "./_process.ts";
+import { DaemonProcess, installAs, waitFor } from "./_process.ts";
 import { type EphemeralCluster, startCluster } from "./ephemeral_pg.ts";
 
 type Sql = postgres.Sql<Record<string, never>>;
@@ -432,15 +432,7 @@ async function scale(s: Setup) {
       log_level: "debug",
       sweep_interval: 5,
     });
-    const inst = await runCli(flags, [
-      "install",
-      "--config-dir",
-      s.dir,
-      "--admin-url",
-      s.cluster.url,
-      "--no-template1",
-    ]);
-    if (inst.code !== 0) throw new Error(`install failed: ${inst.stderr}`);
+    await installAs(flags, s.dir, s.cluster.url);
     const start = performance.now();
     const d = await startDaemon(s, flags);
     const firstMs = performance.now() - start;
@@ -561,15 +553,7 @@ async function main() {
       CREATE TRIGGER seed_notify AFTER INSERT OR UPDATE OR DELETE ON public.w_seed
         FOR EACH STATEMENT EXECUTE FUNCTION public.seed_notify();
     `).simple();
-    const inst = await runCli(s.flags, [
-      "install",
-      "--config-dir",
-      dir,
-      "--admin-url",
-      cluster.url,
-      "--no-template1",
-    ]);
-    if (inst.code !== 0) throw new Error(`install failed: ${inst.stderr}`);
+    await installAs(s.flags, dir, cluster.url);
     for (const r of ["bench_owner", "victim", "runaway"]) {
       const c = client(cluster, r);
       await c.unsafe(`CREATE TABLE ${r}.t (x text)`);

@@ -11,7 +11,7 @@
 import postgres from "postgres";
 import { loadConfig } from "../lib/config/mod.ts";
 import { permissionFlags } from "../lib/permissions.ts";
-import { DaemonProcess, type LogLine, runCli, waitFor } from "./_process.ts";
+import { DaemonProcess, installAs, type LogLine, runCli, waitFor } from "./_process.ts";
 import { startCluster } from "./ephemeral_pg.ts";
 
 type Sql = postgres.Sql<Record<string, never>>;
@@ -109,15 +109,7 @@ async function main() {
       `CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN;
        CREATE SCHEMA alice AUTHORIZATION alice; CREATE SCHEMA bob AUTHORIZATION bob;`,
     ).simple();
-    const inst = await runCli(flags, [
-      "install",
-      "--config-dir",
-      dir,
-      "--admin-url",
-      cluster.url,
-      "--no-template1",
-    ]);
-    if (inst.code !== 0) throw new Error(`install failed: ${inst.stderr}${inst.stdout}`);
+    const inst = await installAs(flags, dir, cluster.url);
     say(`  installed: ${inst.stdout.trim().split("\n").at(-1)}`);
 
     daemon = new DaemonProcess(flags, ["run", "--config-dir", dir]);

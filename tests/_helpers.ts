@@ -8,7 +8,7 @@
 import postgres from "postgres";
 import { loadConfig } from "../lib/config/mod.ts";
 import { permissionFlags } from "../lib/permissions.ts";
-import { type CliResult, DaemonProcess, runCli, waitFor } from "../scripts/_process.ts";
+import { type CliResult, DaemonProcess, installAs, runCli, waitFor } from "../scripts/_process.ts";
 
 export {
   type CliResult,
@@ -125,8 +125,7 @@ export class Fixture {
     await Deno.mkdir(`${f.dir}/state`);
     await f.writeConfig();
     if (options.install ?? true) {
-      const r = await f.cli(["install", "--admin-url", adminUrl(), "--no-template1"]);
-      if (r.code !== 0) throw new Error(`install failed: ${r.stderr}${r.stdout}`);
+      await installAs(await f.flags(), f.dir, adminUrl());
     }
     return f;
   }
@@ -212,6 +211,20 @@ export class Fixture {
     await fill(sql, "t", 3072);
     await this.waitLocked(role);
     return sql;
+  }
+
+  /**
+   * Walks `role` through every state: over soft (1.5 MiB), over hard (3 MiB, locked), then its
+   * table dropped by an administrator (unlocked).
+   */
+  async crossEverything(role: string): Promise<void> {
+    const sql = this.as(role);
+    await sql.unsafe("CREATE TABLE t (x text)");
+    await fill(sql, "t", 1536);
+    await fill(sql, "t", 1536);
+    await this.waitLocked(role);
+    await this.exec("DROP TABLE %I.t", [role]);
+    await waitFor(() => this.canLogin(role), { what: "the unlock" });
   }
 
   /** Runs `stmt` (with %I placeholders) formatted on the server with `names` as identifiers. */

@@ -86,13 +86,7 @@ Deno.test("every state change reaches Slack and a signed webhook, in order", asy
       });
       const d = await f.startDaemon();
       await d.waitForLog((l) => l.msg === "alerts enabled");
-      const sql = f.as(role);
-      await sql.unsafe("CREATE TABLE t (x text)");
-      await fill(sql, "t", 1536);
-      await fill(sql, "t", 1536);
-      await f.waitLocked(role);
-      await f.exec("DROP TABLE %I.t", [role]);
-      await waitFor(() => f.canLogin(role), { what: "the unlock" });
+      await f.crossEverything(role);
 
       const events = await eventsOf(f, role);
       assert.deepEqual(events.map((e) => e.event), [

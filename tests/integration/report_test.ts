@@ -3,7 +3,7 @@
  * listen on, the metrics textfile and HTTP listener (checked by promtool when installed).
  */
 import assert from "node:assert/strict";
-import { fill, type Fixture, waitFor, withFixture } from "../_helpers.ts";
+import { waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -65,16 +65,6 @@ function parseSyslog(line: string) {
   return { facility: pri >> 3, severity: pri & 7, tag: m[3], message: m[4] ?? "" };
 }
 
-async function crossEverything(f: Fixture, role: string) {
-  const sql = f.as(role);
-  await sql.unsafe("CREATE TABLE t (x text)");
-  await fill(sql, "t", 1536);
-  await fill(sql, "t", 1536);
-  await f.waitLocked(role);
-  await f.exec("DROP TABLE %I.t", [role]);
-  await waitFor(() => f.canLogin(role), { what: "the unlock" });
-}
-
 Deno.test("syslog gets a warning for the soft limit, crit for the lock, info for the unlock", async () => {
   const dir = await Deno.makeTempDir();
   const sink = syslogSink(`${dir}/syslog.sock`);
@@ -84,7 +74,7 @@ Deno.test("syslog gets a warning for the soft limit, crit for the lock, info for
     }, async (f) => {
       const role = await f.limitedRole("sys");
       await f.startDaemon();
-      await crossEverything(f, role);
+      await f.crossEverything(role);
       await waitFor(() => sink.lines.length >= 4, { what: "four syslog lines" });
       const got = sink.lines.map(parseSyslog).filter((l) => l.message.includes(role));
       const tag = "postgres_realtime_monitor";
