@@ -151,8 +151,8 @@ export class Daemon {
   #metricsTick?: Timer;
   #lockTimer?: Timer;
   #pollTimer?: Timer;
-  #watching = false;
-  #polling = false;
+  /** Periodic watchers with a round in progress (see #watchTables). */
+  #watchers = new Set<string>();
   #http?: MetricsServer;
   #alerts?: AlertManager;
   #host = "unknown";
@@ -827,18 +827,45 @@ export class Daemon {
    * commit that NOTIFY waits for, so a runaway INSERT ... SELECT is locked (and its session ended,
    * rolling it back) while it runs.
    */
-  async #watchActiveWrites() {
-    if (this.#watching || this.#limits.size === 0) return;
-    this.#watching = true;
+  #watchActiveWrites() {
+    return this.#watchTables(
+      "pg_locks",
+      (db, owners) => db.installed ? activeWrites(db.sql, owners) : Promise.resolve([]),
+    );
+  }
+
+  /** "poll" detection: tables whose statistics counters moved are re-measured. */
+  #pollCounters() {
+    return this.#watchTables("table statistics", async (db, owners) => {
+      const now = await tableCounters(db.sql, owners);
+      const before = db.counters ?? new Map<number, string>();
+      db.counters = now;
+      return [...now].filter(([relid, sig]) => before.get(relid) !== sig).map(([relid]) => relid);
+    });
+  }
+
+  /**
+   * One round of a periodic watcher: in every database, `find` names tables that may have
+   * grown; they become hot and are measured, then dirty roles are evaluated. A round still
+   * running when the next is due is not doubled.
+   */
+  async #watchTables(
+    source: string,
+    find: (db: Database, owners: number[]) => Promise<number[]>,
+  ) {
+    if (this.#watchers.has(source) || this.#limits.size === 0) return;
+    this.#watchers.add(source);
     try {
       const owners = [...this.#limits.keys()];
       await Promise.all([...this.#dbs.values()].map(async (db) => {
         let relids: number[];
-        if (!db.installed) return;
         try {
-          relids = await activeWrites(db.sql, owners);
+          relids = await find(db, owners);
         } catch (err) {
-          this.#log.debug("cannot read pg_locks", { database: db.name, error: errorMessage(err) });
+          this.#log.debug(`cannot read ${source}`, {
+            database: db.name,
+            error: errorMessage(err),
+          });
           return;
         }
         if (relids.length === 0) return;
@@ -848,39 +875,7 @@ export class Daemon {
       }));
       await this.#runEvaluations();
     } finally {
-      this.#watching = false;
-    }
-  }
-
-  /** "poll" detection: tables whose statistics counters moved are re-measured. */
-  async #pollCounters() {
-    if (this.#polling || this.#limits.size === 0) return;
-    this.#polling = true;
-    try {
-      const owners = [...this.#limits.keys()];
-      await Promise.all([...this.#dbs.values()].map(async (db) => {
-        let now: Map<number, string>;
-        try {
-          now = await tableCounters(db.sql, owners);
-        } catch (err) {
-          this.#log.debug("cannot read table statistics", {
-            database: db.name,
-            error: errorMessage(err),
-          });
-          return;
-        }
-        const before = db.counters ?? new Map<number, string>();
-        db.counters = now;
-        const changed = [...now].filter(([relid, sig]) => before.get(relid) !== sig)
-          .map(([relid]) => relid);
-        if (changed.length === 0) return;
-        const t = Date.now();
-        for (const r of changed) db.hot.set(r, t + HOT_WINDOW_MS);
-        await this.#measureSome(db, changed, t);
-      }));
-      await this.#runEvaluations();
-    } finally {
-      this.#polling = false;
+      this.#watchers.delete(source);
     }
   }
 
