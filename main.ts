@@ -6,12 +6,19 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "./lib/config/mod.ts";
+import { type Config, ConfigError, loadConfig } from "./lib/config/mod.ts";
 import { install, uninstall } from "./lib/commands/admin.ts";
 import { formatStatusTable, status, unlock, UnlockRefusedError } from "./lib/commands/inspect.ts";
 import { Daemon } from "./lib/daemon.ts";
 import { acquirePidFile, PidFileLockedError } from "./lib/pidfile.ts";
-import { permissionFlags } from "./lib/permissions.ts";
+import {
+  missingPermissions,
+  permissionFlags,
+  type PermissionOptions,
+  requiredPermissions,
+  SYSTEMD_PATHS,
+} from "./lib/permissions.ts";
+import { SdNotify } from "./lib/systemd.ts";
 import { errorMessage, Logger } from "./lib/report/log.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -34,12 +41,14 @@ Commands:
   status [--json]     Usage, limits and state of every limited role
   unlock ROLE         End the daemon's lock on ROLE (for manual_unlock roles)
   check-config        Validate the configuration files and exit (0 valid, 2 invalid)
-  permissions         Print the Deno permission flags this configuration needs
+  permissions         Print the Deno permission flags this configuration needs (--systemd:
+                      for the unit in systemd/, with its credentials, notify socket and pid file)
   version             Print the version
 
 Options:
   --config-dir DIR    Configuration directory (default ${DEFAULT_CONFIG_DIR})
   --dry-run           Decide and report, change nothing (run)
+  --pid-file PATH     Use PATH instead of the config's pid_file (run; the systemd unit sets it)
   -h, --help          This help
 `;
 
@@ -52,7 +61,37 @@ function fail(message: string, code: number = EXIT.failure): number {
   return code;
 }
 
-async function runDaemon(configDir: string, dryRun: boolean): Promise<number> {
+/** The permissions this process needs at run time: the environment says where systemd put things. */
+function runtimeOptions(pidFile: string | undefined): PermissionOptions {
+  const notifySocket = Deno.env.get("NOTIFY_SOCKET");
+  return {
+    pidFile,
+    credentialsDir: Deno.env.get("CREDENTIALS_DIRECTORY") || undefined,
+    notifySocket: notifySocket?.startsWith("/") ? notifySocket : undefined,
+  };
+}
+
+/**
+ * An error message naming the permissions this process lacks for `config` (an executable
+ * compiled for another configuration), or undefined when it has them all.
+ */
+function permissionProblem(config: Config, pidFile: string | undefined): string | undefined {
+  const missing = missingPermissions(
+    requiredPermissions(config.monitor, config.dir, runtimeOptions(pidFile)),
+  );
+  if (missing.length === 0) return undefined;
+  return [
+    `This executable lacks permissions that the configuration in '${config.dir}' needs:`,
+    ...missing.map((flag) => `  ${flag}`),
+    `Rebuild it for this configuration: deno task compile --config-dir ${config.dir}`,
+  ].join("\n");
+}
+
+async function runDaemon(
+  configDir: string,
+  dryRun: boolean,
+  pidFile: string | undefined,
+): Promise<number> {
   let config;
   try {
     config = await loadConfig(configDir);
@@ -60,10 +99,12 @@ async function runDaemon(configDir: string, dryRun: boolean): Promise<number> {
     if (err instanceof ConfigError) return fail(err.message, EXIT.usage);
     throw err;
   }
+  const problem = permissionProblem(config, pidFile);
+  if (problem !== undefined) return fail(problem, EXIT.usage);
   const log = new Logger(config.monitor.log_level);
   let pid;
   try {
-    pid = await acquirePidFile(config.monitor.pid_file);
+    pid = await acquirePidFile(pidFile ?? config.monitor.pid_file);
   } catch (err) {
     log.error("cannot start", {
       error: errorMessage(err),
@@ -71,32 +112,54 @@ async function runDaemon(configDir: string, dryRun: boolean): Promise<number> {
     });
     return EXIT.failure;
   }
-  const daemon = new Daemon(configDir, { log, dryRun });
+  // Type=notify: READY=1 as soon as the daemon is up and connecting, so that a PostgreSQL that is
+  // down at boot neither blocks boot nor makes systemd restart the daemon in a loop; STATUS=
+  // says whether it is waiting or enforcing.
+  const notify = SdNotify.fromEnv(
+    config.monitor.state_dir,
+    (message) => log.warn("systemd notification", { error: message }),
+  );
+  let lastStatus = "starting";
+  const onStatus = (status: string) => {
+    lastStatus = status;
+    void notify?.status(status);
+  };
+  const daemon = new Daemon(configDir, { log, dryRun, onStatus });
   let stopping: Promise<void> | undefined;
   const { promise: stopped, resolve: onStopped } = Promise.withResolvers<void>();
   const stop = (signal: string) => {
     if (stopping) return;
     log.info("shutting down", { signal });
+    void notify?.stopping();
     stopping = daemon.stop(4).finally(() => onStopped());
+  };
+  const reload = async () => {
+    await notify?.reloading();
+    await daemon.reload();
+    await notify?.ready(lastStatus);
   };
   const handlers: [Deno.Signal, () => void][] = [
     ["SIGTERM", () => stop("SIGTERM")],
     ["SIGINT", () => stop("SIGINT")],
-    ["SIGHUP", () => void daemon.reload()],
+    ["SIGHUP", () => void reload()],
   ];
   for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
+  await notify?.ready("connecting to PostgreSQL");
   try {
     await daemon.start(config);
   } catch (err) {
     if (!stopping) {
       log.error("cannot start", { error: errorMessage(err) });
+      await notify?.stopping();
       await daemon.stop(2);
+      notify?.close();
       pid.release();
       return EXIT.failure;
     }
   }
   await stopped;
   for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
+  notify?.close();
   pid.release();
   return EXIT.ok;
 }
@@ -116,6 +179,8 @@ export async function main(args: string[]): Promise<number> {
         "admin-url": { type: "string" },
         "no-template1": { type: "boolean", default: false },
         "drop-role": { type: "boolean", default: false },
+        "pid-file": { type: "string" },
+        systemd: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -141,7 +206,7 @@ export async function main(args: string[]): Promise<number> {
         print(VERSION);
         return EXIT.ok;
       case "run":
-        return await runDaemon(configDir, values["dry-run"]);
+        return await runDaemon(configDir, values["dry-run"], values["pid-file"]);
       case "check-config": {
         const config = await load();
         const groups = config.limits.filter((l) => l.member_of !== undefined).length;
@@ -154,8 +219,10 @@ export async function main(args: string[]): Promise<number> {
       }
       case "permissions": {
         const config = await load();
-        const sqlDir = new URL("./sql", import.meta.url).pathname;
-        print(permissionFlags(config.monitor, config.dir, { sqlDir }).join(" "));
+        const options: PermissionOptions = values.systemd
+          ? { ...SYSTEMD_PATHS, pidFile: values["pid-file"] ?? SYSTEMD_PATHS.pidFile }
+          : { pidFile: values["pid-file"] };
+        print(permissionFlags(config.monitor, config.dir, options).join(" "));
         return EXIT.ok;
       }
       case "install":

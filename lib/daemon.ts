@@ -108,6 +108,8 @@ export interface DaemonOptions {
   dryRun?: boolean;
   /** Log sink. */
   log: Logger;
+  /** Receives a one-line state ("waiting for PostgreSQL: …", "enforcing …"), e.g. for systemd. */
+  onStatus?: (status: string) => void;
 }
 
 /** The running daemon. */
@@ -117,6 +119,7 @@ export class Daemon {
   #target!: ConnectionTarget;
   #log: Logger;
   #forceDryRun: boolean;
+  #onStatus: (status: string) => void;
   #control!: Sql;
   #enforcer!: Enforcer;
   #syslog?: Syslog;
@@ -164,6 +167,7 @@ export class Daemon {
     this.#configDir = configDir;
     this.#log = options.log;
     this.#forceDryRun = options.dryRun ?? false;
+    this.#onStatus = options.onStatus ?? (() => {});
   }
 
   get #dryRun(): boolean {
@@ -225,6 +229,13 @@ export class Daemon {
       listening: [...this.#dbs.values()].filter((db) => db.listener.connected).length,
       limited_roles: this.#limits.size,
     });
+    this.#onStatus(this.#statusLine());
+  }
+
+  /** "enforcing 3 limited roles in 2 databases (dry run)". */
+  #statusLine(): string {
+    const dry = this.#dryRun ? " (dry run)" : "";
+    return `enforcing ${this.#limits.size} limited role(s) in ${this.#dbs.size} database(s)${dry}`;
   }
 
   /** Waits (logging, with backoff) until the control database answers and has the schema. */
@@ -244,6 +255,7 @@ export class Daemon {
           error: errorMessage(err),
           retry_ms: delay,
         });
+        this.#onStatus(`waiting for PostgreSQL: ${errorMessage(err)}`);
         await this.#sleep(delay);
         delay = Math.min(delay * 2, 10_000);
       }
@@ -398,6 +410,7 @@ export class Daemon {
     });
     await this.sweep("reload");
     this.#scheduleSweep();
+    this.#onStatus(this.#statusLine());
     return true;
   }
 

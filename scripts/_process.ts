@@ -55,10 +55,18 @@ export class DaemonProcess {
   #done: Promise<Deno.CommandStatus>;
   #reader: Promise<void>;
 
-  /** Spawns `main.ts run` (or another command) with flags and args. */
-  constructor(flags: string[], args: string[], env: Record<string, string> = {}) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", ...flags, MAIN, ...args],
+  /**
+   * Spawns `main.ts run` (or another command) with flags and args; with `program`, runs that
+   * executable (a built daemon, its permissions baked in) with `args` instead, ignoring `flags`.
+   */
+  constructor(
+    flags: string[],
+    args: string[],
+    env: Record<string, string> = {},
+    program?: string,
+  ) {
+    this.#child = new Deno.Command(program ?? Deno.execPath(), {
+      args: program ? args : ["run", "--quiet", ...flags, MAIN, ...args],
       stdin: "null",
       stdout: "null",
       stderr: "piped",

@@ -27,7 +27,6 @@ import { type EphemeralCluster, startCluster } from "./ephemeral_pg.ts";
 
 type Sql = postgres.Sql<Record<string, never>>;
 const MiB = 1024 * 1024;
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 const { values: opt } = parseArgs({
   args: Deno.args,
@@ -167,7 +166,7 @@ async function writeConfig(dir: string, limits: unknown[], monitor: Record<strin
   await Deno.writeTextFile(`${dir}/user_limits.json`, JSON.stringify({ user_limits: limits }));
   await Deno.writeTextFile(`${dir}/monitor_config.json`, JSON.stringify(monitor));
   const config = await loadConfig(dir);
-  return permissionFlags(config.monitor, config.dir, { sqlDir: `${ROOT}/sql` });
+  return permissionFlags(config.monitor, config.dir);
 }
 
 async function startDaemon(s: Setup, flags: string[]): Promise<DaemonProcess> {

@@ -17,7 +17,6 @@ import { startCluster } from "./ephemeral_pg.ts";
 type Sql = postgres.Sql<Record<string, never>>;
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 const bold = (s: string) => (Deno.noColor ? s : `\x1b[1m${s}\x1b[0m`);
 const say = (s: string) => console.log(s);
@@ -102,7 +101,7 @@ async function main() {
     );
     say(`  config in ${dir}: alice and bob, soft 1 MiB, hard 2 MiB; bob needs a manual unlock`);
     const config = await loadConfig(dir);
-    const flags = permissionFlags(config.monitor, config.dir, { sqlDir: `${ROOT}/sql` });
+    const flags = permissionFlags(config.monitor, config.dir);
 
     const admin = open("postgres");
     await admin.unsafe(

@@ -27,6 +27,8 @@ try {
       "--allow-env",
       "--allow-run",
       "--allow-sys",
+      // The systemd tests listen on a unix datagram socket as $NOTIFY_SOCKET.
+      "--unstable-net",
       ...(extra.length > 0 ? extra : ["tests/"]),
     ],
     env,

@@ -7,7 +7,7 @@
  */
 import postgres from "postgres";
 import { loadConfig } from "../lib/config/mod.ts";
-import { permissionFlags } from "../lib/permissions.ts";
+import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { type CliResult, DaemonProcess, installAs, runCli, waitFor } from "../scripts/_process.ts";
 
 export {
@@ -22,7 +22,6 @@ export {
 export type Sql = postgres.Sql<Record<string, never>>;
 
 const ADMIN_URL = Deno.env.get("DATABASE_URL");
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 /** The superuser URL the tests run against. */
 export function adminUrl(): string {
@@ -145,9 +144,9 @@ export class Fixture {
   }
 
   /** The permission flags computed for this fixture's configuration. */
-  async flags(): Promise<string[]> {
+  async flags(options: PermissionOptions = {}): Promise<string[]> {
     const config = await loadConfig(this.dir);
-    return permissionFlags(config.monitor, config.dir, { sqlDir: `${ROOT}/sql` });
+    return permissionFlags(config.monitor, config.dir, options);
   }
 
   /** Runs a CLI command with this config dir and the computed flags. */
@@ -155,14 +154,20 @@ export class Fixture {
     return await runCli(await this.flags(), [...args, "--config-dir", this.dir], env);
   }
 
-  /** Starts the daemon and waits until it is running. */
-  async startDaemon(extraArgs: string[] = [], wait = true): Promise<DaemonProcess> {
-    const d = new DaemonProcess(await this.flags(), [
-      "run",
-      "--config-dir",
-      this.dir,
-      ...extraArgs,
-    ]);
+  /**
+   * Starts the daemon with exactly the computed flags and waits until it is running; `env` and
+   * `permissions` describe the environment it runs in (systemd's variables, a --pid-file).
+   */
+  async startDaemon(
+    extraArgs: string[] = [],
+    wait = true,
+    options: { env?: Record<string, string>; permissions?: PermissionOptions } = {},
+  ): Promise<DaemonProcess> {
+    const d = new DaemonProcess(
+      await this.flags(options.permissions),
+      ["run", "--config-dir", this.dir, ...extraArgs],
+      options.env,
+    );
     this.#daemons.push(d);
     if (wait) await d.waitForLog((l) => l.msg === "running", { what: "the daemon to start" });
     return d;

@@ -5,7 +5,7 @@
  */
 import type { Config } from "../config/mod.ts";
 import { connect, type Sql } from "../db/connect.ts";
-import { sqlFile } from "../db/sql_files.ts";
+import { sqlFile, type SqlName } from "../db/sql_files.ts";
 import { listDatabases } from "../measure/catalog.ts";
 
 /** How to reach the cluster as a superuser. */
@@ -66,7 +66,7 @@ async function runFile(
   config: Config,
   opts: AdminOptions,
   database: string,
-  files: string[],
+  files: SqlName[],
 ): Promise<Record<string, unknown>[]> {
   const sql = adminConnect(config, opts, database);
   try {
@@ -78,7 +78,7 @@ async function runFile(
       );
       let last: Record<string, unknown>[] = [];
       for (const f of files) {
-        const result = await tx.unsafe(await sqlFile(f)).simple();
+        const result = await tx.unsafe(sqlFile(f)).simple();
         // A multi-statement simple query yields one result per statement.
         const results = Array.isArray(result[0]) ? result as unknown as unknown[][] : [result];
         last = (results.at(-1) ?? []) as Record<string, unknown>[];
@@ -112,7 +112,7 @@ export async function install(config: Config, opts: AdminOptions): Promise<void>
   }
   await runFile(config, opts, m.control_database, ["create_monitor_role"]);
   for (const db of dbs) {
-    const files = db === m.control_database
+    const files: SqlName[] = db === m.control_database
       ? ["install_database", "install_control"]
       : ["install_database"];
     opts.out(`installing in database '${db}'`);

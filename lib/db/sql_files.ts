@@ -1,17 +1,50 @@
 /**
- * SQL text lives in `sql/*.sql`, read relative to this module so that `deno compile --include sql`
- * embeds it in the binary.
+ * SQL text lives in `sql/*.sql`, imported as text so that `deno compile` and `deno bundle` embed
+ * it: the daemon reads no SQL from disk and needs no read permission for it.
  *
  * @module
  */
+import createMonitorRole from "../../sql/create_monitor_role.sql" with { type: "text" };
+import dropMonitorRole from "../../sql/drop_monitor_role.sql" with { type: "text" };
+import eventsSince from "../../sql/events_since.sql" with { type: "text" };
+import installControl from "../../sql/install_control.sql" with { type: "text" };
+import installDatabase from "../../sql/install_database.sql" with { type: "text" };
+import lastEventId from "../../sql/last_event_id.sql" with { type: "text" };
+import lastSoftWarnings from "../../sql/last_soft_warnings.sql" with { type: "text" };
+import listDatabases from "../../sql/list_databases.sql" with { type: "text" };
+import listRoles from "../../sql/list_roles.sql" with { type: "text" };
+import loadLocks from "../../sql/load_locks.sql" with { type: "text" };
+import measureOwners from "../../sql/measure_owners.sql" with { type: "text" };
+import measureRelations from "../../sql/measure_relations.sql" with { type: "text" };
+import tableCounters from "../../sql/table_counters.sql" with { type: "text" };
+import uninstall from "../../sql/uninstall.sql" with { type: "text" };
+import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "text" };
 
-const cache = new Map<string, string>();
+const FILES = {
+  create_monitor_role: createMonitorRole,
+  drop_monitor_role: dropMonitorRole,
+  events_since: eventsSince,
+  install_control: installControl,
+  install_database: installDatabase,
+  last_event_id: lastEventId,
+  last_soft_warnings: lastSoftWarnings,
+  list_databases: listDatabases,
+  list_roles: listRoles,
+  load_locks: loadLocks,
+  measure_owners: measureOwners,
+  measure_relations: measureRelations,
+  table_counters: tableCounters,
+  uninstall: uninstall,
+  uninstall_triggers: uninstallTriggers,
+} as const;
 
-/** Returns the text of `sql/<name>.sql` (cached after the first read). */
-export async function sqlFile(name: string): Promise<string> {
-  const hit = cache.get(name);
-  if (hit !== undefined) return hit;
-  const text = await Deno.readTextFile(new URL(`../../sql/${name}.sql`, import.meta.url));
-  cache.set(name, text);
-  return text;
+/** Name of a file in `sql/`, without `.sql`. */
+export type SqlName = keyof typeof FILES;
+
+/** Every embedded SQL file's name (the unit tests check it matches `sql/`). */
+export const SQL_NAMES = Object.keys(FILES) as SqlName[];
+
+/** Returns the text of `sql/<name>.sql`. */
+export function sqlFile(name: SqlName): string {
+  return FILES[name];
 }

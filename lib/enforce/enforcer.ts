@@ -130,12 +130,12 @@ export class Enforcer {
 
   /** The locks this daemon holds. */
   async loadLocks(): Promise<LockRow[]> {
-    return await this.#sql.unsafe(await sqlFile("load_locks")) as unknown as LockRow[];
+    return await this.#sql.unsafe(sqlFile("load_locks")) as unknown as LockRow[];
   }
 
   /** The latest soft-limit event per role: warned (with time) or cleared. */
   async loadSoftWarnings(): Promise<Map<number, { event: string; at: Date }>> {
-    const rows = await this.#sql.unsafe(await sqlFile("last_soft_warnings"));
+    const rows = await this.#sql.unsafe(sqlFile("last_soft_warnings"));
     const map = new Map<number, { event: string; at: Date }>();
     for (const r of rows) map.set(Number(r.oid), { event: String(r.event), at: r.at as Date });
     return map;

@@ -21,7 +21,7 @@ export interface MeasuredRelation extends RelationSize {
 
 /** Databases that accept connections. */
 export async function listDatabases(sql: Sql): Promise<string[]> {
-  const rows = await sql.unsafe(await sqlFile("list_databases"));
+  const rows = await sql.unsafe(sqlFile("list_databases"));
   return rows.map((r) => String(r.datname));
 }
 
@@ -31,7 +31,7 @@ export async function listRoles(
   names: readonly string[],
   groups: readonly string[],
 ): Promise<RoleInfo[]> {
-  const rows = await sql.unsafe(await sqlFile("list_roles"), [
+  const rows = await sql.unsafe(sqlFile("list_roles"), [
     JSON.stringify([...names, ...groups]),
     JSON.stringify(groups),
   ]);
@@ -54,7 +54,7 @@ export async function measureOwners(
   sql: Sql,
   owners: readonly number[],
 ): Promise<{ sizes: RelationSize[]; busy: Map<number, number> }> {
-  const rows = await sql.unsafe(await sqlFile("measure_owners"), [JSON.stringify(owners)]);
+  const rows = await sql.unsafe(sqlFile("measure_owners"), [JSON.stringify(owners)]);
   const sizes: RelationSize[] = [];
   const busy = new Map<number, number>();
   for (const r of rows) {
@@ -69,7 +69,7 @@ export async function measureRelations(
   sql: Sql,
   relids: readonly number[],
 ): Promise<MeasuredRelation[]> {
-  const rows = await sql.unsafe(await sqlFile("measure_relations"), [JSON.stringify(relids)]);
+  const rows = await sql.unsafe(sqlFile("measure_relations"), [JSON.stringify(relids)]);
   return rows.map((r) => ({
     relid: Number(r.relid),
     owner: Number(r.owner),
@@ -150,6 +150,6 @@ export async function tableCounters(
   sql: Sql,
   owners: readonly number[],
 ): Promise<Map<number, string>> {
-  const rows = await sql.unsafe(await sqlFile("table_counters"), [JSON.stringify(owners)]);
+  const rows = await sql.unsafe(sqlFile("table_counters"), [JSON.stringify(owners)]);
   return new Map(rows.map((r) => [Number(r.relid), String(r.signature)]));
 }

@@ -216,7 +216,11 @@ export function renderMetrics(s: MetricsSnapshot): string {
   return out.join("\n") + "\n";
 }
 
-/** Writes `text` to `path` atomically: a temp file in the same directory, then rename. */
+/**
+ * Writes `text` to `path` atomically: a temp file in the same directory, then rename. The file is
+ * made world-readable whatever the umask (the unit's UMask=0027), since node_exporter reads it as
+ * another user.
+ */
 export async function writeTextfile(path: string, text: string): Promise<void> {
   const slash = path.lastIndexOf("/");
   const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
@@ -224,6 +228,7 @@ export async function writeTextfile(path: string, text: string): Promise<void> {
   const tmp = `${dir}/.${base}.${Deno.pid}.tmp`;
   try {
     await Deno.writeTextFile(tmp, text, { mode: 0o644 });
+    await Deno.chmod(tmp, 0o644);
     await Deno.rename(tmp, path);
   } catch (err) {
     await Deno.remove(tmp).catch(() => {});

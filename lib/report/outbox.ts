@@ -55,7 +55,7 @@ export function alertFromEvent(row: EventRow, host: string): Alert {
 
 /** Event-log rows after `mark`, oldest first, at most 500. */
 export async function eventsSince(sql: Sql, mark: number): Promise<EventRow[]> {
-  const rows = await sql.unsafe(await sqlFile("events_since"), [mark]);
+  const rows = await sql.unsafe(sqlFile("events_since"), [mark]);
   return rows.map((r) => ({
     id: Number(r.id),
     at: r.at as Date,
@@ -74,7 +74,7 @@ export async function eventsSince(sql: Sql, mark: number): Promise<EventRow[]> {
 
 /** The newest event-log id (0 when empty). */
 export async function lastEventId(sql: Sql): Promise<number> {
-  const [row] = await sql.unsafe(await sqlFile("last_event_id"));
+  const [row] = await sql.unsafe(sqlFile("last_event_id"));
   return Number(row?.id ?? 0);
 }
 

@@ -152,9 +152,7 @@ Deno.test("with PostgreSQL unreachable the daemon waits and logs, and SIGTERM st
     const { permissionFlags } = await import("../../lib/permissions.ts");
     const config = await loadConfig(dir);
     const d = new DaemonProcess(
-      permissionFlags(config.monitor, config.dir, {
-        sqlDir: new URL("../../sql", import.meta.url).pathname,
-      }),
+      permissionFlags(config.monitor, config.dir),
       ["run", "--config-dir", dir],
     );
     try {

@@ -192,3 +192,16 @@ Deno.test("writeTextfile() removes its temp file and rethrows when the rename fa
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("writeTextfile() keeps the textfile world-readable under the unit's UMask=0027", async () => {
+  const dir = await Deno.makeTempDir();
+  const old = Deno.umask(0o027);
+  try {
+    const path = `${dir}/metrics.prom`;
+    await writeTextfile(path, "x\n");
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o644);
+  } finally {
+    Deno.umask(old);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -5,7 +5,12 @@ import {
   type MonitorConfig,
   type WebhookConfig,
 } from "../../lib/config/monitor.ts";
-import { ENV_VARS, permissionFlags } from "../../lib/permissions.ts";
+import {
+  ENV_VARS,
+  missingPermissions,
+  permissionFlags,
+  requiredPermissions,
+} from "../../lib/permissions.ts";
 
 const DIR = "/etc/postgres_monitor";
 
@@ -75,15 +80,50 @@ Deno.test("permissionFlags() reads the config directory, password file and pid f
   assert.ok(read.includes(c.pid_file));
 });
 
-Deno.test("permissionFlags() adds the sql and credentials directories when given", () => {
-  const read = values(
-    permissionFlags(config(), DIR, { sqlDir: "/opt/pgmon/sql", credentialsDir: "/run/creds/x" }),
-    "read",
-  );
-  assert.ok(read.includes("/opt/pgmon/sql"));
+Deno.test("permissionFlags() adds the credentials directory when given", () => {
+  const read = values(permissionFlags(config(), DIR, { credentialsDir: "/run/creds/x" }), "read");
   assert.ok(read.includes("/run/creds/x"));
   const without = values(permissionFlags(config(), DIR), "read");
-  assert.ok(!without.includes("/opt/pgmon/sql"));
+  assert.ok(!without.includes("/run/creds/x"));
+});
+
+Deno.test("permissionFlags() reads no sql/ directory: the SQL is embedded", () => {
+  const read = values(permissionFlags(config(), DIR), "read");
+  assert.ok(!read.some((p) => p.endsWith("/sql")), read.join(","));
+});
+
+Deno.test("permissionFlags() reads the state directory it writes (the alert journal)", () => {
+  const c = config({ state_dir: "/var/lib/pgmon" });
+  assert.ok(values(permissionFlags(c, DIR), "read").includes("/var/lib/pgmon"));
+});
+
+Deno.test("permissionFlags() writes a --pid-file override instead of the config's pid_file", () => {
+  const c = config({ pid_file: "/var/run/legacy.pid" });
+  const write = values(permissionFlags(c, DIR, { pidFile: "/run/pm/pm.pid" }), "write");
+  assert.ok(write.includes("/run/pm/pm.pid"));
+  assert.ok(!write.includes("/var/run/legacy.pid"));
+});
+
+Deno.test("permissionFlags() lets the daemon reach $NOTIFY_SOCKET only when given", () => {
+  const c = config({ state_dir: "/var/lib/pgmon" });
+  const on = permissionFlags(c, DIR, { notifySocket: "/run/systemd/notify" });
+  assert.ok(values(on, "write").includes("/run/systemd/notify"));
+  assert.ok(values(on, "net").includes("unix:/var/lib/pgmon/sd_notify.sock"));
+  assert.ok(values(on, "net").includes("unix:/run/systemd/notify"));
+  assert.ok(on.includes("--unstable-net"));
+  const off = permissionFlags(c, DIR);
+  assert.ok(!off.includes("--unstable-net"));
+  assert.ok(!values(off, "write").includes("/run/systemd/notify"));
+});
+
+Deno.test("missingPermissions() names what this process lacks and nothing it has", () => {
+  // The unit tests run with --allow-read and --allow-env but no --allow-run and no --allow-net
+  // limited to one host, so "logger" is reported only when not granted.
+  const p = requiredPermissions(config({ syslog_enabled: true }), DIR);
+  const missing = missingPermissions(p);
+  assert.ok(!missing.some((f) => f.startsWith("--allow-read=")), missing.join(" "));
+  const runGranted = Deno.permissions.querySync({ name: "run", command: "logger" }).state;
+  assert.equal(missing.includes("--allow-run=logger"), runGranted !== "granted");
 });
 
 Deno.test("permissionFlags() writes the pid file, state dir and metrics directory", () => {
@@ -138,7 +178,8 @@ Deno.test("permissionFlags() never grants blanket permissions", () => {
     }),
   ];
   for (const c of variants) {
-    for (const flag of permissionFlags(c, DIR, { sqlDir: "/opt/sql" })) {
+    for (const flag of permissionFlags(c, DIR, { notifySocket: "/run/systemd/notify" })) {
+      if (flag === "--unstable-net") continue;
       assert.ok(flag !== "-A" && !flag.startsWith("--allow-all"), flag);
       assert.ok(!flag.startsWith("-A"), flag);
       assert.match(flag, /^--allow-[a-z]+=[^,=\s]+(,[^,=\s]+)*$/, "flag without a value");
