@@ -40,7 +40,8 @@ Commands:
                       install created it)
   status [--json]     Usage, limits and state of every limited role
   unlock ROLE         End the daemon's lock on ROLE (for manual_unlock roles)
-  check-config        Validate the configuration files and exit (0 valid, 2 invalid)
+  check-config        Validate the configuration files, and that this process has the
+                      permissions they need; exit 0 (valid) or 2 (invalid)
   permissions         Print the Deno permission flags this configuration needs (--systemd:
                       for the unit in systemd/, with its credentials, notify socket and pid file)
   version             Print the version
@@ -63,10 +64,15 @@ function fail(message: string, code: number = EXIT.failure): number {
 
 /** The permissions this process needs at run time: the environment says where systemd put things. */
 function runtimeOptions(pidFile: string | undefined): PermissionOptions {
-  const notifySocket = Deno.env.get("NOTIFY_SOCKET");
+  // Without env permission the variable counts as unset: the check then names that flag.
+  const env = (variable: string) =>
+    Deno.permissions.querySync({ name: "env", variable }).state === "granted"
+      ? Deno.env.get(variable) || undefined
+      : undefined;
+  const notifySocket = env("NOTIFY_SOCKET");
   return {
     pidFile,
-    credentialsDir: Deno.env.get("CREDENTIALS_DIRECTORY") || undefined,
+    credentialsDir: env("CREDENTIALS_DIRECTORY"),
     notifySocket: notifySocket?.startsWith("/") ? notifySocket : undefined,
   };
 }
@@ -210,6 +216,9 @@ export async function main(args: string[]): Promise<number> {
       case "check-config": {
         const config = await load();
         const groups = config.limits.filter((l) => l.member_of !== undefined).length;
+        // Valid is not enough: this executable must also be allowed what the config needs.
+        const problem = permissionProblem(config, values["pid-file"]);
+        if (problem !== undefined) return fail(problem, EXIT.usage);
         print(
           `Configuration in '${config.dir}' is valid: ${
             config.limits.length - groups

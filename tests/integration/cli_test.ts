@@ -65,7 +65,7 @@ for (const [name, text, pattern] of BAD_LIMITS) {
 Deno.test("check-config rejects a bad monitor_config.json and accepts a valid pair", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const flags = [`--allow-read=${dir}`];
+    let flags = [`--allow-read=${dir}`];
     await Deno.writeTextFile(
       `${dir}/user_limits.json`,
       '{"user_limits": [{"member_of": "tenants", "soft_limit": "1GB", "hard_limit": "2GB"}]}',
@@ -77,6 +77,13 @@ Deno.test("check-config rejects a bad monitor_config.json and accepts a valid pa
     assert.match(bad.stderr, /port/);
     assert.match(bad.stderr, /sweep_intervl.*did you mean 'sweep_interval'/s);
     await Deno.writeTextFile(`${dir}/monitor_config.json`, "// defaults\n{}\n");
+    // Valid, but this process may not connect, write the state directory, …: exit 2, flags named.
+    const lacking = await runCli(flags, ["check-config", "--config-dir", dir]);
+    assert.equal(lacking.code, 2, lacking.stderr);
+    assert.match(lacking.stderr, /lacks permissions[^]*--allow-net=localhost:5432/);
+    const { loadConfig } = await import("../../lib/config/mod.ts");
+    const { permissionFlags } = await import("../../lib/permissions.ts");
+    flags = permissionFlags((await loadConfig(dir)).monitor, dir);
     const good = await runCli(flags, ["check-config", "--config-dir", dir]);
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /valid: 0 user limit\(s\), 1 group limit\(s\)/);
