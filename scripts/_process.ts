@@ -51,6 +51,8 @@ export class DaemonProcess {
   lines: LogLine[] = [];
   /** Non-JSON stderr lines (should stay empty). */
   raw: string[] = [];
+  /** The exit code once the process has exited; undefined while it runs. */
+  exitCode: number | undefined;
   #child: Deno.ChildProcess;
   #done: Promise<Deno.CommandStatus>;
   #reader: Promise<void>;
@@ -73,6 +75,7 @@ export class DaemonProcess {
       env,
     }).spawn();
     this.#done = this.#child.status;
+    this.#done.then((s) => this.exitCode = s.code);
     this.#reader = this.#read();
   }
 

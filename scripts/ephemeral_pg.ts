@@ -198,7 +198,17 @@ export async function startCluster(options: StartOptions = {}): Promise<Ephemera
 }
 
 /** Runs `pg_ctl` against a cluster's data directory (restart, stop, start) as the server user. */
-export async function pgCtl(cluster: EphemeralCluster, args: string[]): Promise<string> {
+export async function pgCtl(
+  cluster: Pick<EphemeralCluster, "binDir" | "dataDir">,
+  args: string[],
+): Promise<string> {
   const user = Deno.uid() === 0 ? "nobody" : undefined;
-  return await run(`${cluster.binDir}/pg_ctl`, ["-D", cluster.dataDir, ...args], { asUser: user });
+  // A server started by pg_ctl without -l keeps its stdout, our pipe, open forever.
+  const starts = args.includes("start") || args.includes("restart");
+  const log = starts && !args.includes("-l")
+    ? ["-l", `${cluster.dataDir.replace(/\/[^/]*$/, "")}/server.log`]
+    : [];
+  return await run(`${cluster.binDir}/pg_ctl`, ["-D", cluster.dataDir, ...args, ...log], {
+    asUser: user,
+  });
 }
