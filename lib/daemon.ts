@@ -23,6 +23,8 @@ import {
   listRoles,
   measureOwners,
   measureRelations,
+  type Placement,
+  relationMoves,
   syncTriggers,
   tableCounters,
 } from "./measure/catalog.ts";
@@ -95,6 +97,8 @@ interface Database {
   warnedInstall?: boolean;
   /** "poll" detection: last change signature per table. */
   counters?: Map<number, string>;
+  /** Owner and schema of every limited role's relation at the last full sweep. */
+  placed?: Map<number, Placement>;
   /** Earliest notification time of the pending batch, for the lag figures. */
   pendingSince?: number;
   flushTimer?: Timer;
@@ -658,6 +662,9 @@ export class Daemon {
       ]);
       const sizes = [...first.sizes, ...second.sizes];
       const busy = new Map([...first.busy, ...second.busy]);
+      const placed = new Map([...first.placed, ...second.placed]);
+      if (db.placed !== undefined && installed) await this.#reportMoves(db, db.placed, placed);
+      db.placed = placed;
       this.#log.debug("measured database", {
         database: db.name,
         relations: sizes.length,
@@ -674,6 +681,44 @@ export class Daemon {
     } catch (err) {
       db.measuredAt = 0;
       this.#log.error("cannot measure database", { database: db.name, error: errorMessage(err) });
+    }
+  }
+
+  /**
+   * Tampering by moving data: a limited role's relation that changed owner (given to a role it
+   * is a member of, perhaps one without a limit) or schema since the previous full sweep. Each is
+   * logged and recorded as a "tamper" event (alerted) naming the table, the roles and schemas.
+   */
+  async #reportMoves(db: Database, before: Map<number, Placement>, now: Map<number, Placement>) {
+    const suspects: { relid: number; old_nsp: number }[] = [];
+    for (const [relid, was] of before) {
+      const is = now.get(relid);
+      if (is === undefined || is.owner !== was.owner || is.nsp !== was.nsp) {
+        suspects.push({ relid, old_nsp: was.nsp });
+      }
+    }
+    if (suspects.length === 0) return;
+    const roleName = (oid: number) => this.#limits.get(oid)?.role.name;
+    for (const m of await relationMoves(db.sweepSql, suspects)) {
+      if (!m.exists) continue; // dropped
+      const was = before.get(m.relid)!;
+      const former = roleName(was.owner) ?? String(was.owner);
+      const changes: string[] = [];
+      if (m.owner !== was.owner) changes.push(`owner changed from ${former} to ${m.ownerName}`);
+      if (m.schema !== m.oldSchema) {
+        changes.push(`moved from schema ${m.oldSchema} to ${m.schema}`);
+      }
+      if (changes.length === 0) continue;
+      const table = `${m.schema}.${m.name}`;
+      const reason = `table ${table} in database ${db.name}: ${changes.join(", ")}`;
+      this.#log.warn("limited role's table changed owner or schema", {
+        database: db.name,
+        table,
+        role: former,
+        changes,
+      });
+      await this.#enforcer.logEvent({ kind: "tamper", oid: was.owner, role: former, reason })
+        .catch((err) => this.#log.warn("cannot record tampering", { error: errorMessage(err) }));
     }
   }
 

@@ -11,6 +11,7 @@ WITH busy AS (
 )
 SELECT c.oid::int8 AS relid,
        c.relowner::int8 AS owner,
+       c.relnamespace::int8 AS nsp,
        b.relation IS NOT NULL AS busy,
        CASE WHEN b.relation IS NOT NULL THEN 0
             ELSE coalesce(pg_catalog.pg_total_relation_size(c.oid), 0)

@@ -43,7 +43,10 @@ export function urlFor(database: string, user?: string): string {
 
 /** Opens a client; `onnotice` silenced. */
 export function client(database = "postgres", user?: string, max = 1): Sql {
-  return postgres(urlFor(database, user), {
+  // Database and user as options: postgres.js does not percent-decode a URL's path.
+  return postgres(adminUrl(), {
+    database,
+    ...(user === undefined ? {} : { username: user }),
     max,
     onnotice: () => {},
     idle_timeout: 0,

@@ -53,15 +53,61 @@ export async function listRoles(
 export async function measureOwners(
   sql: Sql,
   owners: readonly number[],
-): Promise<{ sizes: RelationSize[]; busy: Map<number, number> }> {
+): Promise<{ sizes: RelationSize[]; busy: Map<number, number>; placed: Map<number, Placement> }> {
   const rows = await sql.unsafe(sqlFile("measure_owners"), [JSON.stringify(owners)]);
   const sizes: RelationSize[] = [];
   const busy = new Map<number, number>();
+  const placed = new Map<number, Placement>();
   for (const r of rows) {
+    placed.set(Number(r.relid), { owner: Number(r.owner), nsp: Number(r.nsp) });
     if (r.busy) busy.set(Number(r.relid), Number(r.owner));
     else sizes.push({ relid: Number(r.relid), owner: Number(r.owner), bytes: Number(r.bytes) });
   }
-  return { sizes, busy };
+  return { sizes, busy, placed };
+}
+
+/** Owner and schema of a relation, as a full sweep saw it. */
+export interface Placement {
+  /** Owner role oid. */
+  owner: number;
+  /** Schema (pg_namespace) oid. */
+  nsp: number;
+}
+
+/** Where a relation is now, for one that changed owner or schema between two sweeps. */
+export interface RelationMove {
+  /** pg_class oid. */
+  relid: number;
+  /** False if it was dropped. */
+  exists: boolean;
+  /** Current owner oid and name, schema and table name (when it exists). */
+  owner: number;
+  /** Current owner's name. */
+  ownerName: string;
+  /** Current schema. */
+  schema: string;
+  /** Schema it was in at the previous sweep. */
+  oldSchema: string;
+  /** Table name. */
+  name: string;
+}
+
+/** Looks up where the given relations are now (see sql/relation_moves.sql). */
+export async function relationMoves(
+  sql: Sql,
+  moved: readonly { relid: number; old_nsp: number }[],
+): Promise<RelationMove[]> {
+  if (moved.length === 0) return [];
+  const rows = await sql.unsafe(sqlFile("relation_moves"), [JSON.stringify(moved)]);
+  return rows.map((r) => ({
+    relid: Number(r.relid),
+    exists: Boolean(r.exists),
+    owner: Number(r.owner),
+    ownerName: String(r.owner_name ?? ""),
+    schema: String(r.schema ?? ""),
+    oldSchema: String(r.old_schema ?? ""),
+    name: String(r.name ?? ""),
+  }));
 }
 
 /** Sizes of specific relations (from notifications) in the connected database. */

@@ -81,6 +81,12 @@ Deno.test("a limited role cannot use the installed functions against anyone", as
         victim,
       ]],
       ["SELECT * FROM postgres_monitor.sync_triggers(ARRAY[]::oid[], 10)", []],
+      // Which tables other roles' open transactions write to, and why a role is protected: not
+      // for a limited role to learn.
+      ["SELECT * FROM postgres_monitor.active_writes(ARRAY[]::oid[], '0'::interval)", []],
+      ["SELECT postgres_monitor.protected_reason(oid) FROM pg_roles WHERE rolname = $1", [
+        victim,
+      ]],
       ["SELECT * FROM postgres_monitor.role_lock", []],
       ["SELECT * FROM postgres_monitor.event_log", []],
       ["INSERT INTO postgres_monitor.event_log (rolname, event) VALUES ('x', 'unlocked')", []],
