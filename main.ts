@@ -19,6 +19,9 @@ import {
   SYSTEMD_PATHS,
 } from "./lib/permissions.ts";
 import { SdNotify } from "./lib/systemd.ts";
+import { LEADER_CHECK_MS, leaderName, Leadership } from "./lib/leader.ts";
+import { targetFromConfig } from "./lib/db/connect.ts";
+import { renderStandbyMetrics, writeTextfile } from "./lib/report/metrics.ts";
 import { errorMessage, Logger } from "./lib/report/log.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -130,18 +133,40 @@ async function runDaemon(
     lastStatus = status;
     void notify?.status(status);
   };
-  const daemon = new Daemon(configDir, { log, dryRun, onStatus });
+  // Leader election: exactly one daemon per cluster enforces; others stand by (lib/leader.ts).
+  const m = config.monitor;
+  let host = "unknown";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // --allow-sys=hostname missing
+  }
+  const name = leaderName(m.application_name, host, Deno.pid);
+  let elected = Promise.withResolvers<void>();
+  let lost = Promise.withResolvers<string>();
+  let electionError = "";
+  const leadership = new Leadership(await targetFromConfig(m), m.control_database, name, {
+    onElected: () => elected.resolve(),
+    onLost: (reason) => lost.resolve(reason),
+    onStandby: () => electionError = "",
+    onError: (reason: string, retryMs: number) => {
+      log.error("control database unavailable", { error: reason, retry_ms: retryMs });
+      if (reason !== electionError) onStatus(`waiting for PostgreSQL: ${reason}`);
+      electionError = reason;
+    },
+  });
+  let daemon: Daemon | undefined;
   let stopping: Promise<void> | undefined;
   const { promise: stopped, resolve: onStopped } = Promise.withResolvers<void>();
   const stop = (signal: string) => {
     if (stopping) return;
     log.info("shutting down", { signal });
     void notify?.stopping();
-    stopping = daemon.stop(4).finally(() => onStopped());
+    stopping = Promise.all([daemon?.stop(4), leadership.stop()]).then(() => onStopped());
   };
   const reload = async () => {
     await notify?.reloading();
-    await daemon.reload();
+    await daemon?.reload();
     await notify?.ready(lastStatus);
   };
   const handlers: [Deno.Signal, () => void][] = [
@@ -151,17 +176,52 @@ async function runDaemon(
   ];
   for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
   await notify?.ready("connecting to PostgreSQL");
-  try {
-    await daemon.start(config);
-  } catch (err) {
-    if (!stopping) {
-      log.error("cannot start", { error: errorMessage(err) });
-      await notify?.stopping();
-      await daemon.stop(2);
-      notify?.close();
-      pid.release();
-      return EXIT.failure;
+  leadership.start();
+  let first = true;
+  while (!stopping) {
+    // Standing by: once the election has answered at least twice without electing this daemon,
+    // another one leads. Say so once, and keep a textfile that says so.
+    let announced = false;
+    let answered = 0;
+    const standbyTimer = setInterval(() => {
+      answered = electionError ? 0 : answered + 1;
+      if (announced || answered < 2) return;
+      announced = true;
+      log.info("standing by: another daemon leads", { name });
+      onStatus("standby: another daemon leads");
+      if (m.prometheus_enabled) {
+        writeTextfile(m.metrics_file, renderStandbyMetrics(VERSION)).catch((err: unknown) =>
+          log.warn("cannot write the metrics textfile", { error: errorMessage(err) })
+        );
+      }
+    }, LEADER_CHECK_MS);
+    await Promise.race([elected.promise, stopped]);
+    clearInterval(standbyTimer);
+    if (stopping) break;
+    elected = Promise.withResolvers<void>();
+    electionError = "";
+    log.info("leading: this daemon enforces", { name });
+    daemon = new Daemon(configDir, { log, dryRun, onStatus, leaderName: name });
+    try {
+      await daemon.start(first ? config : undefined);
+    } catch (err) {
+      if (!stopping) {
+        log.error("cannot start", { error: errorMessage(err) });
+        await notify?.stopping();
+        await Promise.all([daemon.stop(2), leadership.stop()]);
+        notify?.close();
+        pid.release();
+        return EXIT.failure;
+      }
     }
+    first = false;
+    const reason = await Promise.race([lost.promise, stopped.then(() => undefined)]);
+    if (reason === undefined || stopping) break;
+    lost = Promise.withResolvers<string>();
+    log.warn("lost the leader lock: enforcement stopped, standing by", { reason });
+    onStatus("standby: lost the leader lock");
+    await daemon.stop(2);
+    daemon = undefined;
   }
   await stopped;
   for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
@@ -258,6 +318,14 @@ export async function main(args: string[]): Promise<number> {
             print(`\nNot found in the cluster: ${result.missing.join(", ")}`);
           }
           for (const f of result.failed) print(`Could not measure ${f}`);
+          const l = result.leader;
+          print(
+            l
+              ? `\nLeader: ${l.name} (backend ${l.backend_pid}${
+                l.addr ? ` from ${l.addr}` : ""
+              }, since ${l.since})`
+              : "\nLeader: none: no daemon is enforcing",
+          );
         }
         return result.failed.length > 0 ? EXIT.failure : EXIT.ok;
       }

@@ -7,6 +7,7 @@
  */
 import { type Config, describeEntry, loadConfig, parseListenAddress } from "./config/mod.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
+import { sqlFile } from "./db/sql_files.ts";
 import { Enforcer } from "./enforce/enforcer.ts";
 import {
   type Decision,
@@ -114,6 +115,8 @@ export interface DaemonOptions {
   log: Logger;
   /** Receives a one-line state ("waiting for PostgreSQL: …", "enforcing …"), e.g. for systemd. */
   onStatus?: (status: string) => void;
+  /** Who this daemon is, recorded with the shared alert cursor. */
+  leaderName?: string;
 }
 
 /** The running daemon. */
@@ -124,6 +127,10 @@ export class Daemon {
   #log: Logger;
   #forceDryRun: boolean;
   #onStatus: (status: string) => void;
+  #leaderName: string;
+  #sharing = false;
+  #shareAgain = false;
+  #sharedThrough = -1;
   #control!: Sql;
   #enforcer!: Enforcer;
   #syslog?: Syslog;
@@ -172,6 +179,7 @@ export class Daemon {
     this.#log = options.log;
     this.#forceDryRun = options.dryRun ?? false;
     this.#onStatus = options.onStatus ?? (() => {});
+    this.#leaderName = options.leaderName ?? "postgres_realtime_monitor";
   }
 
   get #dryRun(): boolean {
@@ -293,19 +301,69 @@ export class Daemon {
       dir: m.state_dir,
       endpoints,
       log: this.#log,
+      onSettled: () => void this.#shareCursor(),
       retryBaseMs: m.alert_retry_base_ms,
       retryMaxMs: m.alert_retry_max_ms,
       breakerFailures: m.circuit_breaker_failures,
       breakerCooldownMs: m.circuit_breaker_cooldown_ms,
     });
-    // First run: alert from now on, not for the whole history.
-    if (this.#alerts.mark() === undefined) {
+    // Taking over from another daemon: resume where its deliveries got to (the queue skips what
+    // this one already has). First run ever: alert from now on, not for the whole history.
+    const shared = await this.#readCursor();
+    if (shared !== undefined) {
+      let from = shared;
+      for (;;) {
+        const rows = await eventsSince(this.#control, from);
+        if (rows.length === 0) break;
+        from = rows[rows.length - 1]!.id;
+        await this.#alerts.enqueue(
+          rows.map((r) => alertFromEvent(r, this.#host)),
+          Math.max(from, this.#alerts.mark() ?? 0),
+        );
+        if (rows.length < 500) break;
+      }
+    } else if (this.#alerts.mark() === undefined) {
       await this.#alerts.enqueue([], await lastEventId(this.#control));
     }
     this.#log.info("alerts enabled", {
       endpoints: endpoints.map((e) => e.name),
       from_event: this.#alerts.mark(),
     });
+  }
+
+  /** The shared alert cursor, or undefined (none yet, or an install that predates it). */
+  async #readCursor(): Promise<number | undefined> {
+    try {
+      const [row] = await this.#control.unsafe(sqlFile("alert_cursor_get"));
+      return row === undefined ? undefined : Number(row.id);
+    } catch (err) {
+      this.#log.warn("no shared alert cursor; run 'install' again to add it", {
+        error: errorMessage(err),
+      });
+      return undefined;
+    }
+  }
+
+  /** Publishes how far alert delivery has got, for a standby that takes over (coalesced). */
+  async #shareCursor(): Promise<void> {
+    if (this.#sharing) {
+      this.#shareAgain = true;
+      return;
+    }
+    this.#sharing = true;
+    try {
+      do {
+        this.#shareAgain = false;
+        const through = this.#alerts?.deliveredThrough();
+        if (through === undefined || through <= this.#sharedThrough || this.#stopped) continue;
+        await this.#control.unsafe(sqlFile("alert_cursor_set"), [through, this.#leaderName]);
+        this.#sharedThrough = through;
+      } while (this.#shareAgain);
+    } catch (err) {
+      this.#log.debug("cannot share the alert cursor", { error: errorMessage(err) });
+    } finally {
+      this.#sharing = false;
+    }
   }
 
   /** Hands every new event-log row to the alert queue (coalesced; never throws). */
@@ -327,6 +385,7 @@ export class Daemon {
               rows.map((r) => alertFromEvent(r, this.#host)),
               rows[rows.length - 1]!.id,
             );
+            void this.#shareCursor();
             if (rows.length < 500) break;
           }
         } catch (err) {

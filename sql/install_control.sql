@@ -39,6 +39,16 @@ CREATE TABLE IF NOT EXISTS postgres_monitor.event_log (
 CREATE INDEX IF NOT EXISTS event_log_role_at ON postgres_monitor.event_log (roleid, at);
 REVOKE ALL ON postgres_monitor.event_log FROM PUBLIC;
 
+-- Alerts delivered (or dropped) by whichever daemon led, up to this event id: a standby that
+-- takes over resumes from here, so an alert is neither sent twice nor skipped at a handover.
+CREATE TABLE IF NOT EXISTS postgres_monitor.alert_cursor (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  delivered_through bigint NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  updated_by text NOT NULL
+);
+REVOKE ALL ON postgres_monitor.alert_cursor FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION postgres_monitor.forbid_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -178,6 +188,8 @@ DECLARE
 BEGIN
   EXECUTE pg_catalog.format('GRANT SELECT ON postgres_monitor.role_lock TO %I', monitor);
   EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON postgres_monitor.event_log TO %I', monitor);
+  EXECUTE pg_catalog.format(
+    'GRANT SELECT, INSERT, UPDATE ON postgres_monitor.alert_cursor TO %I', monitor);
   EXECUTE pg_catalog.format(
     'GRANT EXECUTE ON FUNCTION postgres_monitor.protected_reason(oid),'
     ' postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text),'

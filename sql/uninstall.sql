@@ -15,6 +15,7 @@ END
 $uninstall$;
 DROP EVENT TRIGGER IF EXISTS postgres_monitor_ddl_end;
 DROP EVENT TRIGGER IF EXISTS postgres_monitor_sql_drop;
+DROP TABLE IF EXISTS postgres_monitor.alert_cursor;
 DROP TABLE IF EXISTS postgres_monitor.event_log;
 DROP TABLE IF EXISTS postgres_monitor.role_lock;
 DROP TABLE IF EXISTS postgres_monitor.watched_role;

@@ -6,6 +6,7 @@
  */
 import { type Config, formatBytes } from "../config/mod.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "../db/connect.ts";
+import { sqlFile } from "../db/sql_files.ts";
 import { Enforcer, type LockRow } from "../enforce/enforcer.ts";
 import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
 import { listDatabases, listRoles, measureOwners } from "../measure/catalog.ts";
@@ -70,9 +71,35 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
 }
 
 /** Usage and state of every limited role. */
+/** The daemon holding the leader lock, as `status` reports it. */
+export interface LeaderInfo {
+  /** Its leader connection's application_name: "<application_name> leader <host> <pid>". */
+  name: string;
+  /** Server backend pid of that connection. */
+  backend_pid: number;
+  /** Client address as the server sees it (null for a unix socket). */
+  addr: string | null;
+  /** When it connected (it has led since then). */
+  since: string;
+}
+
+/** Which daemon leads, if any (see lib/leader.ts). */
+export async function leaderOf(control: Sql): Promise<LeaderInfo | null> {
+  const [row] = await control.unsafe(sqlFile("leader_who"));
+  if (!row) return null;
+  return {
+    name: String(row.name),
+    backend_pid: Number(row.pid),
+    addr: row.addr === null ? null : String(row.addr),
+    since: (row.backend_start as Date).toISOString(),
+  };
+}
+
 export async function status(
   config: Config,
-): Promise<{ rows: StatusRow[]; missing: string[]; failed: string[] }> {
+): Promise<
+  { rows: StatusRow[]; missing: string[]; failed: string[]; leader: LeaderInfo | null }
+> {
   const target = await targetFromConfig(config.monitor);
   const control = connect(target, config.monitor.control_database, { max: 1 });
   try {
@@ -101,7 +128,7 @@ export async function status(
       };
     });
     rows.sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0));
-    return { rows, missing, failed };
+    return { rows, missing, failed, leader: await leaderOf(control) };
   } finally {
     await control.end({ timeout: 2 });
   }

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import alertCursorGet from "../../sql/alert_cursor_get.sql" with { type: "text" };
+import alertCursorSet from "../../sql/alert_cursor_set.sql" with { type: "text" };
 import createMonitorRole from "../../sql/create_monitor_role.sql" with { type: "text" };
 import dropMonitorRole from "../../sql/drop_monitor_role.sql" with { type: "text" };
 import eventsSince from "../../sql/events_since.sql" with { type: "text" };
@@ -11,6 +13,9 @@ import installControl from "../../sql/install_control.sql" with { type: "text" }
 import installDatabase from "../../sql/install_database.sql" with { type: "text" };
 import lastEventId from "../../sql/last_event_id.sql" with { type: "text" };
 import lastSoftWarnings from "../../sql/last_soft_warnings.sql" with { type: "text" };
+import leaderCheck from "../../sql/leader_check.sql" with { type: "text" };
+import leaderTry from "../../sql/leader_try.sql" with { type: "text" };
+import leaderWho from "../../sql/leader_who.sql" with { type: "text" };
 import listDatabases from "../../sql/list_databases.sql" with { type: "text" };
 import listRoles from "../../sql/list_roles.sql" with { type: "text" };
 import loadLocks from "../../sql/load_locks.sql" with { type: "text" };
@@ -22,6 +27,8 @@ import uninstall from "../../sql/uninstall.sql" with { type: "text" };
 import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "text" };
 
 const FILES = {
+  alert_cursor_get: alertCursorGet,
+  alert_cursor_set: alertCursorSet,
   create_monitor_role: createMonitorRole,
   drop_monitor_role: dropMonitorRole,
   events_since: eventsSince,
@@ -29,6 +36,9 @@ const FILES = {
   install_database: installDatabase,
   last_event_id: lastEventId,
   last_soft_warnings: lastSoftWarnings,
+  leader_check: leaderCheck,
+  leader_try: leaderTry,
+  leader_who: leaderWho,
   list_databases: listDatabases,
   list_roles: listRoles,
   load_locks: loadLocks,

@@ -35,6 +35,8 @@ export interface Endpoint {
 export interface AlertManagerOptions {
   /** Directory of the durable queue (created if missing). */
   dir: string;
+  /** Called after each delivery is settled (sent or dropped), e.g. to share progress. */
+  onSettled?: () => void;
   /** Where alerts go. */
   endpoints: Endpoint[];
   /** Logger for delivery problems. */
@@ -189,6 +191,7 @@ export class AlertManager {
   #breakerCooldownMs: number;
   #slackMinIntervalMs: number;
   #abort = new AbortController();
+  #onSettled: () => void;
   #closed = false;
   #closing: Promise<void> | null = null;
   #changed: { promise: Promise<void>; resolve: () => void } = Promise.withResolvers();
@@ -204,6 +207,7 @@ export class AlertManager {
     this.#breakerFailures = opts.breakerFailures ?? 5;
     this.#breakerCooldownMs = opts.breakerCooldownMs ?? 30_000;
     this.#slackMinIntervalMs = opts.slackMinIntervalMs ?? 1000;
+    this.#onSettled = opts.onSettled ?? (() => {});
   }
 
   /**
@@ -265,6 +269,22 @@ export class AlertManager {
   /** The high-water mark last stored with {@linkcode AlertManager.enqueue}. */
   mark(): number | undefined {
     return this.#queue.getMark();
+  }
+
+  /**
+   * The event id up to which every configured endpoint has settled its deliveries: one less than
+   * the oldest event still pending anywhere, or the mark when nothing is pending. Alerts carry
+   * their event id in the key `event:<id>`; other keys do not hold the cursor back.
+   */
+  deliveredThrough(): number | undefined {
+    let oldest = Infinity;
+    for (const w of this.#workers) {
+      for (const d of this.#queue.pending(w.ep.name)) {
+        const m = /^event:(\d+)$/.exec(d.alert.key);
+        if (m) oldest = Math.min(oldest, Number(m[1]));
+      }
+    }
+    return oldest === Infinity ? this.#queue.getMark() : oldest - 1;
   }
 
   /** Counters per configured endpoint, for metrics. */
@@ -400,6 +420,7 @@ export class AlertManager {
       }
       await this.#queue.finish(d, r.kind === "ok" ? "sent" : "dropped");
       this.#notify();
+      this.#onSettled();
       return;
     }
     w.retried++;

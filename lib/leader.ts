@@ -1,0 +1,122 @@
+/**
+ * Leader election between daemons pointed at one cluster (two hosts, one active): a session-level
+ * PostgreSQL advisory lock in the control database, taken on a dedicated connection and held for
+ * as long as that connection lives. Exactly one daemon holds it and enforces; the others retry
+ * every second and take over when the leader dies (its session ends, the lock is released) or is
+ * cut off (its session is terminated or its connection drops: it notices within a second and
+ * stops enforcing).
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { clientOptions, type ConnectionTarget } from "./db/connect.ts";
+import { sqlFile } from "./db/sql_files.ts";
+import { errorMessage } from "./report/log.ts";
+
+/** How often a standby tries for the lock and a leader checks it still holds it. */
+export const LEADER_CHECK_MS = 1000;
+
+/** Callbacks of {@linkcode Leadership}. */
+export interface LeadershipCallbacks {
+  /** This daemon now holds the lock. */
+  onElected: () => void;
+  /** This daemon lost the lock (connection lost or session terminated). */
+  onLost: (reason: string) => void;
+  /** A check answered, and another daemon holds the lock. */
+  onStandby?: () => void;
+  /** A check failed while not leading (e.g. PostgreSQL down); retried after `retryMs`. */
+  onError?: (reason: string, retryMs: number) => void;
+}
+
+/** The application_name of the leader connection: who leads, visible in `status`. */
+export function leaderName(applicationName: string, host: string, pid: number): string {
+  // application_name is cut at 63 bytes by the server.
+  return `${applicationName} leader ${host} ${pid}`.slice(0, 63);
+}
+
+/** Holds, or waits for, the leader lock. */
+export class Leadership {
+  #sql: postgres.Sql;
+  #cb: LeadershipCallbacks;
+  #leader = false;
+  #stopped = false;
+  #timer?: ReturnType<typeof setTimeout>;
+  #checking = false;
+  #failures = 0;
+
+  /** Creates the election; call {@linkcode start}. */
+  constructor(
+    target: ConnectionTarget,
+    database: string,
+    name: string,
+    callbacks: LeadershipCallbacks,
+  ) {
+    this.#cb = callbacks;
+    this.#sql = postgres({
+      ...clientOptions(target, database, { max: 1 }),
+      fetch_types: false,
+      prepare: false,
+      // A new session never holds the lock: one that closes while leading means it was lost.
+      idle_timeout: 0,
+      max_lifetime: null,
+      connection: { application_name: name },
+      onclose: () => {
+        if (this.#leader) this.#lose("leader connection closed");
+      },
+    } as postgres.Options<Record<string, never>>);
+  }
+
+  /** True while this daemon holds the lock. */
+  get leader(): boolean {
+    return this.#leader;
+  }
+
+  /** Starts trying (and, once leading, checking) every {@linkcode LEADER_CHECK_MS}. */
+  start() {
+    void this.#check();
+  }
+
+  #lose(reason: string) {
+    if (!this.#leader) return;
+    this.#leader = false;
+    this.#cb.onLost(reason);
+  }
+
+  async #check() {
+    if (this.#stopped || this.#checking) return;
+    this.#checking = true;
+    let delay = LEADER_CHECK_MS;
+    try {
+      const [row] = await this.#sql.unsafe(sqlFile(this.#leader ? "leader_check" : "leader_try"));
+      const holds = Boolean(row?.leader);
+      if (holds && !this.#leader && !this.#stopped) {
+        this.#leader = true;
+        this.#cb.onElected();
+      } else if (!holds && this.#leader) {
+        this.#lose("leader lock no longer held");
+      } else if (!holds) {
+        this.#cb.onStandby?.();
+      }
+      this.#failures = 0;
+    } catch (err) {
+      if (this.#leader) {
+        this.#lose(errorMessage(err));
+      } else {
+        // PostgreSQL unreachable: back off from 0.25 s to 10 s, as the other connections do.
+        delay = Math.min(250 * 2 ** this.#failures++, 10_000);
+        this.#cb.onError?.(errorMessage(err), delay);
+      }
+    } finally {
+      this.#checking = false;
+      if (!this.#stopped) this.#timer = setTimeout(() => void this.#check(), delay);
+    }
+  }
+
+  /** Stops checking and closes the connection, which releases the lock. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#leader = false;
+    await this.#sql.end({ timeout: 1 }).catch(() => {});
+  }
+}
