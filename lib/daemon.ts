@@ -322,6 +322,8 @@ export class Daemon {
         );
         if (rows.length < 500) break;
       }
+      // Nothing after the cursor: the mark still moves up to it, or the pump would start at 0.
+      if ((this.#alerts.mark() ?? -1) < from) await this.#alerts.enqueue([], from);
     } else if (this.#alerts.mark() === undefined) {
       await this.#alerts.enqueue([], await lastEventId(this.#control));
     }
@@ -360,7 +362,7 @@ export class Daemon {
         this.#sharedThrough = through;
       } while (this.#shareAgain);
     } catch (err) {
-      this.#log.debug("cannot share the alert cursor", { error: errorMessage(err) });
+      this.#log.warn("cannot share the alert cursor", { error: errorMessage(err) });
     } finally {
       this.#sharing = false;
     }

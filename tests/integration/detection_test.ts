@@ -3,7 +3,7 @@
  * "poll" detection for clusters that allow no triggers.
  */
 import assert from "node:assert/strict";
-import { fill, waitFor, withFixture } from "../_helpers.ts";
+import { fill, fillUntilStopped, waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -60,7 +60,7 @@ Deno.test("'poll' detection locks without any trigger on the role's tables", asy
     assert.equal(await triggers(), 0, "poll mode removes the notify triggers");
     await fill(sql, "t", 1536);
     await d.waitForLog((l) => l.msg === "soft limit exceeded" && l.role === role);
-    await fill(sql, "t", 1536);
+    await fillUntilStopped(sql, "t", 1536);
     await f.waitLocked(role, 15_000);
     assert.equal(await triggers(), 0);
     // New tables get no trigger in poll mode either.
