@@ -25,6 +25,7 @@ const DAEMON_METRICS = new Set([
   "postgres_monitor_database_up",
   "postgres_monitor_last_sweep_duration_seconds",
   "postgres_monitor_last_sweep_timestamp_seconds",
+  "postgres_monitor_leader",
   "postgres_monitor_detection_lag_seconds_bucket",
   "postgres_monitor_detection_lag_seconds_sum",
   "postgres_monitor_detection_lag_seconds_count",
