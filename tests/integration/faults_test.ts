@@ -230,6 +230,9 @@ Deno.test("one role's table held by ACCESS EXCLUSIVE (VACUUM FULL, ALTER TABLE) 
       // Sweeps keep completing while the lock is held.
       await waitFor(() => d.find("sweep done").length >= sweeps + 2, {
         what: "two sweeps during the lock",
+        timeout: 20_000,
+      }).catch((err) => {
+        throw new Error(`${err.message}\n${d.dump()}`);
       });
       assert.ok(ms < 10_000, `locked in ${ms.toFixed(0)} ms`);
     } finally {
