@@ -104,7 +104,7 @@ Deno.test("schema, table and database names with quotes, backslashes, spaces, % 
       }, { what: "the odd table measured in the odd database" });
       await fill(sql, String(stmts!.q), 1536).catch(() => {});
       await f.waitLocked(role);
-      await sql.end();
+      await sql.end({ timeout: 1 });
       assert.deepEqual(d.raw, [], "no unparsed output");
       assert.ok(!d.dump().includes("syntax error"), d.dump());
       // Uninstall must reach the odd database too.
