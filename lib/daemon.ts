@@ -307,23 +307,12 @@ export class Daemon {
       breakerFailures: m.circuit_breaker_failures,
       breakerCooldownMs: m.circuit_breaker_cooldown_ms,
     });
-    // Taking over from another daemon: resume where its deliveries got to (the queue skips what
-    // this one already has). First run ever: alert from now on, not for the whole history.
+    // Taking over from another daemon: move the mark to where its deliveries got to; the first
+    // pump reads on from there and the queue skips what this daemon already has. First run ever:
+    // alert from now on, not for the whole history.
     const shared = await this.#readCursor();
     if (shared !== undefined) {
-      let from = shared;
-      for (;;) {
-        const rows = await eventsSince(this.#control, from);
-        if (rows.length === 0) break;
-        from = rows[rows.length - 1]!.id;
-        await this.#alerts.enqueue(
-          rows.map((r) => alertFromEvent(r, this.#host)),
-          Math.max(from, this.#alerts.mark() ?? 0),
-        );
-        if (rows.length < 500) break;
-      }
-      // Nothing after the cursor: the mark still moves up to it, or the pump would start at 0.
-      if ((this.#alerts.mark() ?? -1) < from) await this.#alerts.enqueue([], from);
+      await this.#alerts.enqueue([], shared);
     } else if (this.#alerts.mark() === undefined) {
       await this.#alerts.enqueue([], await lastEventId(this.#control));
     }

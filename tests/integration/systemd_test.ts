@@ -4,7 +4,7 @@
  * for $NOTIFY_SOCKET, the permission self-check, and the unit file as systemd-analyze sees it.
  */
 import assert from "node:assert/strict";
-import { waitFor, withFixture } from "../_helpers.ts";
+import { runCli, waitFor, withFixture } from "../_helpers.ts";
 
 const UNIT = new URL("../../systemd/postgres_realtime_monitor.service", import.meta.url).pathname;
 const BINARY = "/usr/local/bin/postgres_realtime_monitor_daemon";
@@ -95,7 +95,6 @@ Deno.test("a daemon lacking a permission its configuration needs exits 2 naming 
       ...JSON.parse(await Deno.readTextFile(`${f.dir}/monitor_config.json`)),
       webhooks: [{ url: "http://127.0.0.1:9/hook" }],
     });
-    const { runCli } = await import("../_helpers.ts");
     const r = await runCli(flags, ["run", "--config-dir", f.dir]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /lacks permissions .*\n {2}--allow-net=127\.0\.0\.1:9\n/);

@@ -942,17 +942,12 @@ Deno.test("parseMonitorConfig() fills webhook defaults", () => {
   assert.deepEqual(parseMonitorConfig(`{"webhooks": []}`, MONITOR_FILE, DIR).webhooks, []);
 });
 
-Deno.test("ALERT_EVENTS lists every alert event", () => {
-  assert.deepEqual(ALERT_EVENTS, [
-    "soft_exceeded",
-    "soft_cleared",
-    "hard_exceeded",
-    "locked",
-    "sessions_terminated",
-    "unlocked",
-    "lock_released",
-    "tamper",
-  ]);
+Deno.test("ALERT_EVENTS are exactly the events the event log accepts", async () => {
+  const sql = await Deno.readTextFile(new URL("../../sql/install_control.sql", import.meta.url));
+  const check = /event text NOT NULL CHECK \(event IN \(([^)]*)\)\)/.exec(sql);
+  assert.ok(check, "the event_log CHECK constraint");
+  const allowed = [...check[1]!.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]);
+  assert.deepEqual([...ALERT_EVENTS].sort(), allowed.sort());
 });
 
 Deno.test("parseMonitorConfig() reads webhook names, events, secrets and timeouts", () => {

@@ -5,12 +5,7 @@ import {
   type MonitorConfig,
   type WebhookConfig,
 } from "../../lib/config/monitor.ts";
-import {
-  ENV_VARS,
-  missingPermissions,
-  permissionFlags,
-  requiredPermissions,
-} from "../../lib/permissions.ts";
+import { ENV_VARS, permissionFlags } from "../../lib/permissions.ts";
 
 const DIR = "/etc/postgres_monitor";
 
@@ -114,16 +109,6 @@ Deno.test("permissionFlags() lets the daemon reach $NOTIFY_SOCKET only when give
   const off = permissionFlags(c, DIR);
   assert.ok(!off.includes("--unstable-net"));
   assert.ok(!values(off, "write").includes("/run/systemd/notify"));
-});
-
-Deno.test("missingPermissions() names what this process lacks and nothing it has", () => {
-  // The unit tests run with --allow-read and --allow-env but no --allow-run and no --allow-net
-  // limited to one host, so "logger" is reported only when not granted.
-  const p = requiredPermissions(config({ syslog_enabled: true }), DIR);
-  const missing = missingPermissions(p);
-  assert.ok(!missing.some((f) => f.startsWith("--allow-read=")), missing.join(" "));
-  const runGranted = Deno.permissions.querySync({ name: "run", command: "logger" }).state;
-  assert.equal(missing.includes("--allow-run=logger"), runGranted !== "granted");
 });
 
 Deno.test("permissionFlags() writes the pid file, state dir and metrics directory", () => {
