@@ -9,6 +9,7 @@
  * @module
  */
 import postgres from "postgres";
+import { denseResults } from "./db/dense_results.ts";
 import { clientOptions, type ConnectionTarget } from "./db/connect.ts";
 import { sqlFile } from "./db/sql_files.ts";
 import { errorMessage } from "./report/log.ts";
@@ -52,7 +53,7 @@ export class Leadership {
     callbacks: LeadershipCallbacks,
   ) {
     this.#cb = callbacks;
-    this.#sql = postgres({
+    this.#sql = denseResults(postgres({
       ...clientOptions(target, database, { max: 1 }),
       fetch_types: false,
       prepare: false,
@@ -63,7 +64,7 @@ export class Leadership {
       onclose: () => {
         if (this.#leader) this.#lose("leader connection closed");
       },
-    } as postgres.Options<Record<string, never>>);
+    } as postgres.Options<Record<string, never>>));
   }
 
   /** True while this daemon holds the lock. */

@@ -6,6 +6,7 @@
  */
 import postgres from "postgres";
 import type { MonitorConfig } from "../config/monitor.ts";
+import { denseResults } from "./dense_results.ts";
 
 /** A postgres.js client. */
 export type Sql = postgres.Sql<Record<string, never>>;
@@ -82,13 +83,16 @@ export function clientOptions(
   } as unknown as postgres.Options<Record<string, never>>;
 }
 
-/** Opens a pool to one database. Connections are made lazily, on the first query. */
+/**
+ * Opens a pool to one database. Connections are made lazily, on the first query. Results are
+ * guarded by {@linkcode denseResults}.
+ */
 export function connect(
   target: ConnectionTarget,
   database: string,
   options: ConnectOptions = {},
 ): Sql {
-  return postgres(clientOptions(target, database, options)) as unknown as Sql;
+  return denseResults(postgres(clientOptions(target, database, options))) as unknown as Sql;
 }
 
 /**

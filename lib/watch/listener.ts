@@ -7,6 +7,7 @@
  * @module
  */
 import postgres from "postgres";
+import { denseResults } from "../db/dense_results.ts";
 import { clientOptions, type ConnectionTarget } from "../db/connect.ts";
 import { errorMessage } from "../report/log.ts";
 
@@ -43,7 +44,7 @@ export class Listener {
   ) {
     this.#channel = channel;
     this.#cb = callbacks;
-    this.#sql = postgres({
+    this.#sql = denseResults(postgres({
       ...clientOptions(target, database, { max: 1 }),
       fetch_types: false,
       prepare: false,
@@ -57,7 +58,7 @@ export class Listener {
         this.#connected = false;
         this.#schedule("connection closed");
       },
-    } as postgres.Options<Record<string, never>>);
+    } as postgres.Options<Record<string, never>>));
   }
 
   /** Resolves when LISTEN is first active (or the listener is stopped). */
