@@ -301,7 +301,7 @@ export class Daemon {
       dir: m.state_dir,
       endpoints,
       log: this.#log,
-      onSettled: () => void this.#shareCursor(),
+      onSettled: () => this.#detach("share alert cursor", this.#shareCursor()),
       retryBaseMs: m.alert_retry_base_ms,
       retryMaxMs: m.alert_retry_max_ms,
       breakerFailures: m.circuit_breaker_failures,
@@ -376,7 +376,7 @@ export class Daemon {
               rows.map((r) => alertFromEvent(r, this.#host)),
               rows[rows.length - 1]!.id,
             );
-            void this.#shareCursor();
+            this.#detach("share alert cursor", this.#shareCursor());
             if (rows.length < 500) break;
           }
         } catch (err) {
@@ -471,9 +471,8 @@ export class Daemon {
   #scheduleSweep() {
     clearTimeout(this.#sweepTimer);
     if (this.#stopped) return;
-    this.#sweepTimer = setTimeout(async () => {
-      await this.sweep("interval");
-      this.#scheduleSweep();
+    this.#sweepTimer = setTimeout(() => {
+      this.#detach("sweep", this.sweep("interval").finally(() => this.#scheduleSweep()));
     }, this.#config.monitor.sweep_interval * 1000);
   }
 
@@ -628,8 +627,11 @@ export class Daemon {
           // Whatever was written while we were away was not notified: measure it all again.
           if (db.measuredAt > 0 || db.installed) {
             db.measuredAt = 0;
-            void this.#measureDatabase(db, [...this.#limits.keys()]).then(() =>
-              this.#runEvaluations()
+            this.#detach(
+              "measure database",
+              this.#measureDatabase(db, [...this.#limits.keys()]).then(() =>
+                this.#runEvaluations()
+              ),
             );
           }
         },
@@ -773,14 +775,14 @@ export class Daemon {
   }
 
   #onControlNotify(payload: string) {
-    if (payload === "c:locks") void this.sweep("control");
+    if (payload === "c:locks") this.#detach("sweep", this.sweep("control"));
   }
 
   #onNotify(db: Database, payload: string) {
     this.#notifications++;
     const now = Date.now();
     if (payload === "c:locks") {
-      void this.sweep("control");
+      this.#detach("sweep", this.sweep("control"));
       return;
     }
     if (payload.startsWith("d:")) {
@@ -789,7 +791,7 @@ export class Daemon {
       db.hot.delete(relid);
       const changed = this.#cache.remove(db.name, [relid]);
       for (const oid of changed) this.#markDirty(oid, now);
-      if (changed.size > 0) void this.#runEvaluations();
+      if (changed.size > 0) this.#detach("evaluate", this.#runEvaluations());
       return;
     }
     const relid = Number(payload);
@@ -809,7 +811,10 @@ export class Daemon {
     if (db.flushTimer !== undefined && db.flushAt <= at) return;
     clearTimeout(db.flushTimer);
     db.flushAt = at;
-    db.flushTimer = setTimeout(() => void this.#flush(db), Math.max(0, at - performance.now()));
+    db.flushTimer = setTimeout(
+      () => this.#detach("flush", this.#flush(db)),
+      Math.max(0, at - performance.now()),
+    );
   }
 
   #markDirty(oid: number, since: number) {
@@ -830,6 +835,21 @@ export class Daemon {
     const headroom = limit.limit.hard_limit - this.#cache.usage(owner);
     if (headroom <= 0) return 0;
     return Math.min(1000, Math.max(FLUSH_INTERVAL_MS, (headroom / MAX_WRITE_RATE) * 500));
+  }
+
+  /**
+   * Runs a task nobody awaits (a timer, a notification). Each one handles the failures it
+   * expects; anything else is a bug, logged with its stack, not an unhandled rejection that would
+   * end the daemon: the next sweep re-measures and re-decides everything anyway.
+   */
+  #detach(task: string, promise: Promise<unknown>): void {
+    promise.catch((err) => {
+      this.#log.error("internal error", {
+        task,
+        error: errorMessage(err),
+        stack: err instanceof Error ? err.stack : undefined,
+      });
+    });
   }
 
   async #flush(db: Database) {
@@ -923,10 +943,13 @@ export class Daemon {
     clearInterval(this.#lockTimer);
     clearInterval(this.#pollTimer);
     this.#lockTimer = m.lock_poll_interval_ms > 0
-      ? setInterval(() => void this.#watchActiveWrites(), m.lock_poll_interval_ms)
+      ? setInterval(
+        () => this.#detach("watch writes", this.#watchActiveWrites()),
+        m.lock_poll_interval_ms,
+      )
       : undefined;
     this.#pollTimer = m.detection === "poll"
-      ? setInterval(() => void this.#pollCounters(), m.poll_interval_ms)
+      ? setInterval(() => this.#detach("poll counters", this.#pollCounters()), m.poll_interval_ms)
       : undefined;
   }
 
@@ -1057,7 +1080,7 @@ export class Daemon {
     } finally {
       this.#evaluating = false;
     }
-    void this.#pumpAlerts();
+    this.#detach("send alerts", this.#pumpAlerts());
     this.#scheduleMetrics();
   }
 
@@ -1102,7 +1125,7 @@ export class Daemon {
           const t = setTimeout(() => {
             this.#timers.delete(t);
             this.#dirty.add(oid);
-            void this.#runEvaluations();
+            this.#detach("evaluate", this.#runEvaluations());
           }, RETRY_MS);
           this.#timers.add(t);
           break;
@@ -1120,7 +1143,7 @@ export class Daemon {
     this.#wakeTimer = setTimeout(() => {
       this.#wakeAt = Infinity;
       for (const oid of this.#limits.keys()) this.#dirty.add(oid);
-      void this.#runEvaluations();
+      this.#detach("evaluate", this.#runEvaluations());
     }, Math.max(0, at - Date.now()));
   }
 
@@ -1228,7 +1251,7 @@ export class Daemon {
     // Coalesce bursts of changes into one write.
     this.#metricsTimer = setTimeout(() => {
       this.#metricsTimer = undefined;
-      void this.#writeMetrics();
+      this.#detach("write metrics", this.#writeMetrics());
     }, 100);
   }
 

@@ -306,6 +306,24 @@ export class Fixture {
     return rows.map((r) => String(r.event));
   }
 
+  /**
+   * Throws, with the logs, if any daemon of this fixture logged an `internal error` (a background
+   * task failed in a way nothing handled) or died of an uncaught exception.
+   */
+  assertNoInternalErrors() {
+    const bad = this.#daemons.filter((d) =>
+      d.lines.some((l) => l.msg === "internal error") ||
+      d.raw.some((l) => /\bUncaught\b/.test(l))
+    );
+    if (bad.length > 0) {
+      throw new Error(
+        `a daemon hit an internal error\n--- daemon logs ---\n${
+          bad.map((d) => d.dump()).join("\n")
+        }`,
+      );
+    }
+  }
+
   /** Stops daemons, closes clients, drops databases and roles. */
   async cleanup() {
     for (const d of this.#daemons) await d.stop();
@@ -369,7 +387,10 @@ export async function fillUntilStopped(
   }
 }
 
-/** Runs `fn` with a new fixture and always cleans it up. */
+/**
+ * Runs `fn` with a new fixture and always cleans it up; fails if a daemon hit an internal error
+ * even when `fn` passed.
+ */
 export async function withFixture(
   options: FixtureOptions,
   fn: (f: Fixture) => Promise<void>,
@@ -377,6 +398,7 @@ export async function withFixture(
   const f = await Fixture.create(options);
   try {
     await fn(f);
+    f.assertNoInternalErrors();
   } finally {
     await f.cleanup();
   }
