@@ -141,6 +141,8 @@ export class Daemon {
   #states = new Map<number, RoleState>();
   #dirty = new Set<number>();
   #evaluating = false;
+  /** Set once a sweep has loaded the lock table; evaluations wait for it. */
+  #locksKnown = false;
   #inflight = new Set<number>();
   /** Bumped whenever this daemon locks or unlocks a role; see #reconcileLocks. */
   #lockVersion = new Map<number, number>();
@@ -516,6 +518,7 @@ export class Daemon {
       () => Promise.all([...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners))),
     );
     await phase("locks", () => this.#reconcileLocks());
+    this.#locksKnown = true;
     for (const oid of this.#limits.keys()) this.#dirty.add(oid);
     for (const oid of this.#states.keys()) if (!this.#limits.has(oid)) this.#states.delete(oid);
     await phase("evaluate", () => this.#runEvaluations());
@@ -1068,7 +1071,9 @@ export class Daemon {
 
   /** Evaluates every dirty role; decisions for one role run in order, roles in parallel. */
   async #runEvaluations(): Promise<void> {
-    if (this.#evaluating) return;
+    // Until the first sweep has read which roles are locked, a role over its limit would be
+    // locked (and logged, and alerted) a second time: its decision waits for that sweep.
+    if (this.#evaluating || !this.#locksKnown) return;
     this.#evaluating = true;
     try {
       while (this.#dirty.size > 0 && !this.#stopped) {

@@ -221,7 +221,7 @@ Deno.test("superusers and exempt roles are never locked, only reported", async (
         { user: monitor, soft_limit: 0, hard_limit: 1 },
       ],
       {
-        ...JSON.parse(await Deno.readTextFile(`${f.dir}/monitor_config.json`)),
+        ...f.monitor,
         exempt_roles: [ex],
       },
     );
@@ -310,6 +310,51 @@ Deno.test("a restarted daemon keeps a role locked without repeating the lock, an
     await f.exec("DROP TABLE %I.t", [role]);
     await second.waitForLog((l) => l.msg === "role unlocked" && l.role === role);
     assert.equal(await f.canLogin(role), true);
+  });
+});
+
+Deno.test("a restarted daemon decides nothing before it has read the lock table, even if LISTEN reconnects first", async () => {
+  await withFixture({}, async (f) => {
+    const role = await f.limitedRole("early");
+    const first = await f.startDaemon();
+    await f.overHard(role);
+    await first.waitForLog((l) => l.msg === "role locked");
+    assert.equal(await first.stop(), 0, first.dump());
+    const before = await f.events(role);
+
+    // Hold the lock table so the new daemon's first sweep stops after measuring, in its locks
+    // phase; then end its LISTEN connection, whose reconnect re-measures and wants to evaluate.
+    const holder = await f.admin.reserve();
+    try {
+      await holder.unsafe("BEGIN");
+      await holder.unsafe("LOCK TABLE postgres_monitor.role_lock IN ACCESS EXCLUSIVE MODE");
+      const second = await f.startDaemon([], false);
+      await waitFor(async () =>
+        (await f.admin.unsafe(
+          "SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND wait_event_type = 'Lock'",
+          [f.monitorRole],
+        )).length > 0, { what: "the first sweep waiting on the lock table" });
+      const [listener] = await f.admin.unsafe(
+        `SELECT pid FROM pg_stat_activity
+          WHERE usename = $1 AND datname = $2 AND application_name LIKE '% listen'`,
+        [f.monitorRole, f.controlDb],
+      );
+      assert.ok(listener, second.dump());
+      const measured = () => second.find("measured database").length;
+      const measuredBefore = measured();
+      await f.admin.unsafe("SELECT pg_terminate_backend($1)", [listener.pid]);
+      await second.waitForLog((l) => l.msg === "listener disconnected");
+      await waitFor(() => measured() > measuredBefore, { what: "the reconnect's re-measure" });
+      await holder.unsafe("COMMIT");
+      await second.waitForLog((l) => l.msg === "sweep done");
+      assert.equal(second.find("hard limit exceeded").length, 0, second.dump());
+      assert.equal(second.find("role locked").length, 0, second.dump());
+      assert.deepEqual(await f.events(role), before, second.dump());
+      assert.equal(await f.canLogin(role), false);
+    } finally {
+      await holder.unsafe("ROLLBACK").catch(() => {});
+      holder.release();
+    }
   });
 });
 
