@@ -6,6 +6,7 @@
  * @module
  */
 import { type Config, describeEntry, loadConfig, parseListenAddress } from "./config/mod.ts";
+import { Coalesced } from "./coalesce.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
 import { sqlFile } from "./db/sql_files.ts";
 import { Enforcer } from "./enforce/enforcer.ts";
@@ -128,9 +129,8 @@ export class Daemon {
   #forceDryRun: boolean;
   #onStatus: (status: string) => void;
   #leaderName: string;
-  #sharing = false;
-  #shareAgain = false;
   #sharedThrough = -1;
+  #cursorShare = new Coalesced(() => this.#shareCursorOnce(), () => this.#stopped);
   #control!: Sql;
   #enforcer!: Enforcer;
   #syslog?: Syslog;
@@ -152,8 +152,15 @@ export class Daemon {
   #hotTimer?: Timer;
   #wakeTimer?: Timer;
   #wakeAt = Infinity;
-  #sweeping?: Promise<void>;
-  #sweepAgain = false;
+  #sweeps = new Coalesced(
+    () =>
+      this.#sweepOnce(this.#sweepReason).catch((err) =>
+        this.#log.error("sweep failed", { error: errorMessage(err) })
+      ),
+    () => this.#stopped,
+  );
+  /** The reason of the latest sweep request, logged by the pass that serves it. */
+  #sweepReason = "start";
   #stopped = false;
   #missingReported = "";
   #protectedReported = new Set<string>();
@@ -172,8 +179,7 @@ export class Daemon {
   #http?: MetricsServer;
   #alerts?: AlertManager;
   #host = "unknown";
-  #pumping?: Promise<void>;
-  #pumpAgain = false;
+  #pumps = new Coalesced(() => this.#pumpAlertsOnce(), () => this.#stopped);
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -338,60 +344,45 @@ export class Daemon {
   }
 
   /** Publishes how far alert delivery has got, for a standby that takes over (coalesced). */
-  async #shareCursor(): Promise<void> {
-    if (this.#sharing) {
-      this.#shareAgain = true;
-      return;
-    }
-    this.#sharing = true;
+  #shareCursor(): Promise<void> {
+    return this.#cursorShare.run();
+  }
+
+  async #shareCursorOnce(): Promise<void> {
+    const through = this.#alerts?.deliveredThrough();
+    if (through === undefined || through <= this.#sharedThrough || this.#stopped) return;
     try {
-      do {
-        this.#shareAgain = false;
-        const through = this.#alerts?.deliveredThrough();
-        if (through === undefined || through <= this.#sharedThrough || this.#stopped) continue;
-        await this.#control.unsafe(sqlFile("alert_cursor_set"), [through, this.#leaderName]);
-        this.#sharedThrough = through;
-      } while (this.#shareAgain);
+      await this.#control.unsafe(sqlFile("alert_cursor_set"), [through, this.#leaderName]);
+      this.#sharedThrough = through;
     } catch (err) {
       this.#log.warn("cannot share the alert cursor", { error: errorMessage(err) });
-    } finally {
-      this.#sharing = false;
     }
   }
 
   /** Hands every new event-log row to the alert queue (coalesced; never throws). */
   async #pumpAlerts(): Promise<void> {
+    if (!this.#alerts || this.#dryRun) return;
+    await this.#pumps.run();
+  }
+
+  async #pumpAlertsOnce(): Promise<void> {
     const alerts = this.#alerts;
-    if (!alerts || this.#dryRun) return;
-    if (this.#pumping) {
-      this.#pumpAgain = true;
-      return await this.#pumping;
-    }
-    this.#pumping = (async () => {
-      do {
-        this.#pumpAgain = false;
-        try {
-          for (;;) {
-            const rows = await eventsSince(this.#control, alerts.mark() ?? 0);
-            if (rows.length === 0) break;
-            await alerts.enqueue(
-              rows.map((r) => alertFromEvent(r, this.#host)),
-              rows[rows.length - 1]!.id,
-            );
-            this.#detach("share alert cursor", this.#shareCursor());
-            if (rows.length < 500) break;
-          }
-        } catch (err) {
-          this.#log.warn("cannot read the event log for alerts; will retry", {
-            error: errorMessage(err),
-          });
-        }
-      } while (this.#pumpAgain && !this.#stopped);
-    })();
+    if (!alerts) return;
     try {
-      await this.#pumping;
-    } finally {
-      this.#pumping = undefined;
+      for (;;) {
+        const rows = await eventsSince(this.#control, alerts.mark() ?? 0);
+        if (rows.length === 0) break;
+        await alerts.enqueue(
+          rows.map((r) => alertFromEvent(r, this.#host)),
+          rows[rows.length - 1]!.id,
+        );
+        this.#detach("share alert cursor", this.#shareCursor());
+        if (rows.length < 500) break;
+      }
+    } catch (err) {
+      this.#log.warn("cannot read the event log for alerts; will retry", {
+        error: errorMessage(err),
+      });
     }
   }
 
@@ -483,23 +474,8 @@ export class Daemon {
    * reconciliation, evaluation of every role. Concurrent calls coalesce into one more pass.
    */
   async sweep(reason: string): Promise<void> {
-    if (this.#sweeping) {
-      this.#sweepAgain = true;
-      return await this.#sweeping;
-    }
-    this.#sweeping = (async () => {
-      do {
-        this.#sweepAgain = false;
-        await this.#sweepOnce(reason).catch((err) =>
-          this.#log.error("sweep failed", { error: errorMessage(err) })
-        );
-      } while (this.#sweepAgain && !this.#stopped);
-    })();
-    try {
-      await this.#sweeping;
-    } finally {
-      this.#sweeping = undefined;
-    }
+    this.#sweepReason = reason;
+    await this.#sweeps.run();
   }
 
   async #sweepOnce(reason: string) {
@@ -1344,7 +1320,7 @@ export class Daemon {
     for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);
     const closing = (async () => {
-      await this.#sweeping?.catch(() => {});
+      await this.#sweeps.idle();
       if (this.#config) await this.#writeMetrics();
       await Promise.all([
         this.#controlListener?.stop(1),

@@ -146,6 +146,11 @@ export class Fixture {
     await Deno.writeTextFile(`${this.dir}/monitor_config.json`, JSON.stringify(monitor, null, 2));
   }
 
+  /** A copy of the monitor configuration last written, to derive a changed one from. */
+  get monitor(): Record<string, unknown> {
+    return structuredClone(this.#monitor);
+  }
+
   /** The permission flags computed for this fixture's configuration. */
   async flags(options: PermissionOptions = {}): Promise<string[]> {
     const config = await loadConfig(this.dir);
@@ -173,6 +178,15 @@ export class Fixture {
     );
     this.#daemons.push(d);
     if (wait) await d.waitForLog((l) => l.msg === "running", { what: "the daemon to start" });
+    return d;
+  }
+
+  /**
+   * Makes a daemon started elsewhere (another config dir, a built executable) this fixture's:
+   * stopped at cleanup, and checked by {@linkcode assertNoInternalErrors}.
+   */
+  adopt(d: DaemonProcess): DaemonProcess {
+    this.#daemons.push(d);
     return d;
   }
 

@@ -39,7 +39,7 @@ function compactRows(rows: unknown[]): void {
  * Removes the holes from what a query resolves with: one result (an Array subclass with a `count`
  * property), or an array of them for a multi-statement query. Anything else is returned as is.
  */
-export function compactResult<T>(value: T): T {
+function compactResult<T>(value: T): T {
   if (!Array.isArray(value)) return value;
   if ("count" in value) compactRows(value);
   else {

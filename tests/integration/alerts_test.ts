@@ -76,10 +76,9 @@ Deno.test("every state change reaches Slack and a signed webhook, in order", asy
   const rx = receiver();
   try {
     await withFixture({}, async (f) => {
-      const monitor = JSON.parse(await Deno.readTextFile(`${f.dir}/monitor_config.json`));
       const role = await f.createRole(`al_${f.id}`, "LOGIN", { schema: true });
       await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }], {
-        ...monitor,
+        ...f.monitor,
         slack_enabled: true,
         slack_webhook_url: rx.url("/slack"),
         webhooks: [{ name: "ops", url: rx.url("/hook"), secret: SECRET }],
@@ -137,10 +136,9 @@ Deno.test("a failing, hanging, rate-limiting receiver and a killed daemon still 
   rx.fallback = "fail";
   try {
     await withFixture({}, async (f) => {
-      const monitor = JSON.parse(await Deno.readTextFile(`${f.dir}/monitor_config.json`));
       const role = await f.createRole(`kill_${f.id}`, "LOGIN", { schema: true });
       await f.writeConfig([{ user: role, soft_limit: 1 * MiB, hard_limit: 2 * MiB }], {
-        ...monitor,
+        ...f.monitor,
         webhooks: [{ name: "ops", url: rx.url("/hook"), secret: SECRET, timeout_ms: 300 }],
         alert_retry_base_ms: 50,
         alert_retry_max_ms: 400,

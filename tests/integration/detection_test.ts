@@ -54,11 +54,10 @@ Deno.test("'poll' detection locks without any trigger on the role's tables", asy
     assert.equal(await triggers(), 1);
     await first.stop();
 
-    const monitor = JSON.parse(await Deno.readTextFile(`${f.dir}/monitor_config.json`));
     // PostgreSQL 14 backends may send their table counters only at their next transaction, and
     // 15+ hold them up to 10 s: the sweep bounds that, here at 5 s.
     await f.writeConfig(undefined, {
-      ...monitor,
+      ...f.monitor,
       detection: "poll",
       poll_interval_ms: 100,
       sweep_interval: 5,

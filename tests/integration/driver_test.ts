@@ -119,7 +119,11 @@ Deno.test("measureRelations after a lock_timeout on one table returns every row 
           await withGuarded(async (sql) => {
             await assert.rejects(measureRelations(sql, oids), /lock timeout/);
             const rows = await measureRelations(sql, others);
-            assertDense(rows.map((r) => r.relid).sort(), [...others].sort());
+            assert.ok(0 in rows, `leading hole in ${Deno.inspect(rows)}`);
+            assert.deepEqual(
+              rows.map((r) => r.relid).sort((x, y) => x - y),
+              [...others].sort((x, y) => x - y),
+            );
             for (const r of rows) assert.equal(r.exists, true);
           }, { lock_timeout: "100ms" });
         });

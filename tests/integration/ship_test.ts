@@ -61,7 +61,7 @@ Deno.test("deno task compile builds an executable that enforces with exactly its
       assert.equal(other.code, 2);
       assert.match(other.err, /read access/);
 
-      const d = new DaemonProcess([], ["run", "--config-dir", f.dir], {}, exe);
+      const d = f.adopt(new DaemonProcess([], ["run", "--config-dir", f.dir], {}, exe));
       try {
         await d.waitForLog((l) => l.msg === "running", { what: "the built daemon to start" });
         await f.overHard(role);

@@ -22,11 +22,10 @@ async function secondConfig(f: Fixture): Promise<string> {
   await Deno.mkdir(`${dir}/state`);
   await Deno.mkdir(`${dir}/metrics`);
   await Deno.copyFile(`${f.dir}/user_limits.json`, `${dir}/user_limits.json`);
-  const monitor = JSON.parse(await Deno.readTextFile(`${f.dir}/monitor_config.json`));
   await Deno.writeTextFile(
     `${dir}/monitor_config.json`,
     JSON.stringify({
-      ...monitor,
+      ...f.monitor,
       pid_file: `${dir}/daemon.pid`,
       state_dir: `${dir}/state`,
       metrics_file: `${dir}/metrics/postgres_realtime_monitor.prom`,
@@ -64,7 +63,6 @@ Deno.test("a standby daemon takes over within 10 s when the leader dies or is cu
     hooks.push({ id: Number(body.data.detail.event_id), type: String(body.type) });
     return new Response("ok");
   });
-  const others: DaemonProcess[] = [];
   let dirB = "";
   try {
     await withFixture({
@@ -81,8 +79,7 @@ Deno.test("a standby daemon takes over within 10 s when the leader dies or is cu
       dirB = await secondConfig(f);
 
       const a = await f.startDaemon();
-      const b = await startAt(dirB);
-      others.push(b);
+      const b = f.adopt(await startAt(dirB));
       await b.waitForLog((l) => l.msg === "standing by: another daemon leads", {
         what: "B standing by",
       });
@@ -192,7 +189,6 @@ Deno.test("a standby daemon takes over within 10 s when the leader dies or is cu
       console.log(`takeover after the leader was killed: ${takeoverMs.toFixed(0)} ms`);
     });
   } finally {
-    for (const d of others) await d.stop();
     if (dirB) await Deno.remove(dirB, { recursive: true });
     await server.shutdown();
   }

@@ -92,7 +92,7 @@ Deno.test("a daemon lacking a permission its configuration needs exits 2 naming 
     // Flags for the configuration as it is, then a webhook added: a binary built before the change.
     const flags = await f.flags();
     await f.writeConfig(undefined, {
-      ...JSON.parse(await Deno.readTextFile(`${f.dir}/monitor_config.json`)),
+      ...f.monitor,
       webhooks: [{ url: "http://127.0.0.1:9/hook" }],
     });
     const r = await runCli(flags, ["run", "--config-dir", f.dir]);

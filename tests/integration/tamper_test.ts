@@ -78,7 +78,7 @@ Deno.test("schema, table and database names with quotes, backslashes, spaces, % 
     try {
       const role = await f.createRole(`odd ${ODD} ${f.id}`, "LOGIN");
       await f.writeConfig([{ user: role, soft_limit: MiB, hard_limit: 2 * MiB }], {
-        ...JSON.parse(await Deno.readTextFile(`${f.dir}/monitor_config.json`)),
+        ...f.monitor,
         databases: [f.controlDb, dbName],
       });
       const installed = await installAs(await f.flags(), f.dir, adminUrl());
