@@ -3,7 +3,7 @@
  * computed permission flags, roles writing real data.
  */
 import assert from "node:assert/strict";
-import { fill, waitFor, withFixture } from "../_helpers.ts";
+import { fill, fillUntilStopped, waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -146,7 +146,7 @@ Deno.test("a member_of entry limits every member, and an explicit user entry win
     for (const r of [m2, m1]) {
       const sql = f.as(r);
       await sql.unsafe("CREATE TABLE t (x text)");
-      await fill(sql, "t", 3072);
+      await fillUntilStopped(sql, "t", 3072);
     }
     await f.waitLocked(m1);
     await d.waitForLog((l) => l.msg === "role locked" && l.role === m1);
@@ -202,7 +202,7 @@ Deno.test("writes by another role into a limited role's table count against the 
     await f.exec("GRANT USAGE ON SCHEMA %I TO %I", [owner, writer]);
     await f.exec("GRANT INSERT ON %I.t TO %I", [owner, writer]);
     const w = f.as(writer);
-    await fill(w, `"${owner}".t`, 3072);
+    await fillUntilStopped(w, `"${owner}".t`, 3072);
     await f.waitLocked(owner);
     assert.equal(await f.canLogin(writer), true);
     await w`SELECT 1`;
@@ -390,7 +390,7 @@ Deno.test("measuring never waits behind an exclusive lock, and 'unlock' refuses 
     const sql = f.as(role);
     await sql.unsafe("CREATE TABLE small (x text)");
     await sql.unsafe("CREATE TABLE big (x text)");
-    await fill(sql, "big", 3072);
+    await fillUntilStopped(sql, "big", 3072);
     await f.waitLocked(role);
     await f.exec("DROP TABLE %I.big", [role]);
 

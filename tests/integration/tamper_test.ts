@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { installAs } from "../../scripts/_process.ts";
-import { adminUrl, client, fill, waitFor, withFixture } from "../_helpers.ts";
+import { adminUrl, client, fill, fillUntilStopped, waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -54,7 +54,7 @@ Deno.test("a limited role giving its table to an unlimited group, or moving it t
         WHERE c.relname = 'moved' AND NOT t.tgisinternal AND t.tgenabled <> 'D'`,
     );
     assert.ok(trg!.n >= 1, "the notify trigger is still attached");
-    await fill(sql, `"elsewhere_${f.id}".moved`, 4096);
+    await fillUntilStopped(sql, `"elsewhere_${f.id}".moved`, 4096);
     await f.waitLocked(role);
     // Reported once each, not at every sweep.
     const sweepsNow = d.find("sweep done").length;
