@@ -8,9 +8,7 @@
  *
  * @module
  */
-import postgres from "postgres";
-import { denseResults } from "./db/dense_results.ts";
-import { clientOptions, type ConnectionTarget } from "./db/connect.ts";
+import { connect, type ConnectionTarget, type Sql } from "./db/connect.ts";
 import { sqlFile } from "./db/sql_files.ts";
 import { errorMessage } from "./report/log.ts";
 
@@ -37,7 +35,7 @@ export function leaderName(applicationName: string, host: string, pid: number): 
 
 /** Holds, or waits for, the leader lock. */
 export class Leadership {
-  #sql: postgres.Sql;
+  #sql: Sql;
   #cb: LeadershipCallbacks;
   #leader = false;
   #stopped = false;
@@ -53,18 +51,16 @@ export class Leadership {
     callbacks: LeadershipCallbacks,
   ) {
     this.#cb = callbacks;
-    this.#sql = denseResults(postgres({
-      ...clientOptions(target, database, { max: 1 }),
-      fetch_types: false,
+    // idle_timeout 0 and no max_lifetime (connect's defaults) keep the session, and so the lock,
+    // for as long as the daemon runs: a session that closes while leading means it was lost.
+    this.#sql = connect(target, database, {
+      max: 1,
       prepare: false,
-      // A new session never holds the lock: one that closes while leading means it was lost.
-      idle_timeout: 0,
-      max_lifetime: null,
-      connection: { application_name: name },
-      onclose: () => {
+      applicationName: name,
+      onClose: () => {
         if (this.#leader) this.#lose("leader connection closed");
       },
-    } as postgres.Options<Record<string, never>>));
+    });
   }
 
   /** True while this daemon holds the lock. */

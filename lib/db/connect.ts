@@ -37,13 +37,21 @@ export interface ConnectOptions {
   onClose?: (connectionId: number) => void;
   /** Session settings sent at connect, e.g. `{ lock_timeout: "200ms" }`. */
   settings?: Record<string, string>;
+  /** `application_name` instead of the target's (the LISTEN and leader connections). */
+  applicationName?: string;
+  /** Prepared statements. @default {true} */
+  prepare?: boolean;
+  /** Seconds before reconnect attempt N. @default {0.1 * 2^N, at most 5} */
+  backoff?: (attempt: number) => number;
+  /** Called on every notification received (a LISTEN connection). */
+  onNotify?: (channel: string, payload: string) => void;
 }
 
 /**
  * postgres.js options with every default given explicitly: postgres.js falls back to a `PG*`
  * environment variable for each one left out, which would need (and leak) env permissions.
  */
-export function clientOptions(
+function clientOptions(
   target: ConnectionTarget,
   database: string,
   options: ConnectOptions = {},
@@ -60,17 +68,21 @@ export function clientOptions(
     max_lifetime: null,
     ssl: false,
     sslnegotiation: null,
-    prepare: true,
+    prepare: options.prepare ?? true,
     debug: false,
     fetch_types: false,
     keep_alive: 30,
     max_pipeline: 100,
     publications: "alltables",
-    backoff: (attempt: number) => Math.min(0.1 * 2 ** attempt, 5),
+    backoff: options.backoff ?? ((attempt: number) => Math.min(0.1 * 2 ** attempt, 5)),
     target_session_attrs: undefined,
     onnotice: options.onNotice ?? (() => {}),
     onclose: options.onClose,
-    connection: { application_name: target.applicationName, ...options.settings },
+    onnotify: options.onNotify,
+    connection: {
+      application_name: options.applicationName ?? target.applicationName,
+      ...options.settings,
+    },
     types: {
       // int8 and oid as JS numbers: sizes stay far below 2^53 bytes (8 PiB).
       int8: {

@@ -6,9 +6,7 @@
  *
  * @module
  */
-import postgres from "postgres";
-import { denseResults } from "../db/dense_results.ts";
-import { clientOptions, type ConnectionTarget } from "../db/connect.ts";
+import { connect, type ConnectionTarget, type Sql } from "../db/connect.ts";
 import { errorMessage } from "../report/log.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -25,7 +23,7 @@ export interface ListenerCallbacks {
 
 /** A self-healing LISTEN connection to one database. */
 export class Listener {
-  #sql: postgres.Sql;
+  #sql: Sql;
   #channel: string;
   #cb: ListenerCallbacks;
   #connected = false;
@@ -44,21 +42,20 @@ export class Listener {
   ) {
     this.#channel = channel;
     this.#cb = callbacks;
-    this.#sql = denseResults(postgres({
-      ...clientOptions(target, database, { max: 1 }),
-      fetch_types: false,
+    this.#sql = connect(target, database, {
+      max: 1,
       prepare: false,
       backoff: () => 0,
-      connection: { application_name: `${target.applicationName} listen` },
-      onnotify: (channel: string, payload: string) => {
+      applicationName: `${target.applicationName} listen`,
+      onNotify: (channel, payload) => {
         if (channel === this.#channel) this.#cb.onNotify(payload);
       },
-      onclose: () => {
+      onClose: () => {
         if (this.#stopped || !this.#connected) return;
         this.#connected = false;
         this.#schedule("connection closed");
       },
-    } as postgres.Options<Record<string, never>>));
+    });
   }
 
   /** Resolves when LISTEN is first active (or the listener is stopped). */
