@@ -39,6 +39,8 @@ import { alertFromEvent, endpointsFromConfig, eventsSince, lastEventId } from ".
 import { Syslog } from "./report/syslog.ts";
 import { VERSION } from "./version.ts";
 import { Listener } from "./watch/listener.ts";
+import { PendingRelations } from "./watch/pending.ts";
+import { parsePayload } from "./watch/payload.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -79,6 +81,20 @@ const MAX_WRITE_RATE = 512 * 1024 * 1024;
 /** Retry delay for a decision that could not be carried out. */
 const RETRY_MS = 1000;
 
+/**
+ * Notified oids not known as a limited role's relation that wait to be measured, per database,
+ * and how many of them one measurement takes. Anyone may NOTIFY: a flood of made-up oids costs at
+ * most this much memory and this many catalog look-ups per flush.
+ */
+const MAX_UNKNOWN_PENDING = 10_000;
+const MAX_UNKNOWN_PER_FLUSH = 500;
+
+/** Least time between two whole-database measurements caused by a notification overflow. */
+const OVERFLOW_MEASURE_MS = 5000;
+
+/** Least time between two sweeps caused by "lock changed" notifications. */
+const CONTROL_SWEEP_MS = 1000;
+
 interface Database {
   name: string;
   sql: Sql;
@@ -90,7 +106,9 @@ interface Database {
   measuredAt: number;
   /** Relation oid -> time until which it stays hot. */
   hot: Map<number, number>;
-  pending: Set<number>;
+  pending: PendingRelations;
+  /** When a notification overflow last caused a whole-database measurement (ms). */
+  overflowMeasuredAt: number;
   /** When the last notification-driven measurement started (performance.now()). */
   lastFlush: number;
   /** When each table was last measured on a notification (performance.now()). */
@@ -161,6 +179,8 @@ export class Daemon {
   );
   /** The reason of the latest sweep request, logged by the pass that serves it. */
   #sweepReason = "start";
+  #controlSweepTimer?: Timer;
+  #controlSweptAt = 0;
   #stopped = false;
   #missingReported = "";
   #protectedReported = new Set<string>();
@@ -595,7 +615,8 @@ export class Daemon {
       installed: false,
       measuredAt: 0,
       hot: new Map(),
-      pending: new Set(),
+      pending: new PendingRelations(MAX_UNKNOWN_PENDING),
+      overflowMeasuredAt: 0,
       lastFlush: 0,
       flushAt: 0,
       measuredRel: new Map(),
@@ -754,33 +775,59 @@ export class Daemon {
   }
 
   #onControlNotify(payload: string) {
-    if (payload === "c:locks") this.#detach("sweep", this.sweep("control"));
+    if (parsePayload(payload).kind === "locks") this.#controlSweep();
   }
 
+  /**
+   * A lock changed outside the daemon (`unlock`): sweep soon. Anyone may send that notification,
+   * so such sweeps are spaced by CONTROL_SWEEP_MS however many arrive.
+   */
+  #controlSweep() {
+    if (this.#controlSweepTimer !== undefined || this.#stopped) return;
+    const wait = Math.max(0, this.#controlSweptAt + CONTROL_SWEEP_MS - Date.now());
+    this.#controlSweepTimer = setTimeout(() => {
+      this.#controlSweepTimer = undefined;
+      this.#controlSweptAt = Date.now();
+      this.#detach("sweep", this.sweep("control"));
+    }, wait);
+  }
+
+  /**
+   * A notification in a monitored database. It is a hint: it makes the daemon measure a relation
+   * sooner, and the measurement (the catalog) decides what changed, including whether a relation
+   * is gone. Only oids of relations the daemon knows as a limited role's become hot.
+   */
   #onNotify(db: Database, payload: string) {
     this.#notifications++;
+    const hint = parsePayload(payload);
+    if (hint.kind === "locks") {
+      if (db.name === this.#config.monitor.control_database) this.#controlSweep();
+      return;
+    }
+    if (hint.kind === "ignored") {
+      this.#count("notifications_ignored");
+      return;
+    }
     const now = Date.now();
-    if (payload === "c:locks") {
-      this.#detach("sweep", this.sweep("control"));
+    const known = this.#cache.ownerOf(db.name, hint.relid) !== undefined;
+    if (!db.pending.add(hint.relid, known)) {
+      // More unknown oids than one database can have waiting: someone floods the channel. Drop
+      // them and measure the whole database instead (spaced), which finds every real relation.
+      this.#count("notifications_dropped");
+      if (now - db.overflowMeasuredAt >= OVERFLOW_MEASURE_MS) {
+        db.overflowMeasuredAt = now;
+        this.#log.warn("too many notifications of unknown relations: measuring the database", {
+          database: db.name,
+        });
+        this.#detach(
+          "measure database",
+          this.#measureDatabase(db, [...this.#limits.keys()]).then(() => this.#runEvaluations()),
+        );
+      }
       return;
     }
-    if (payload.startsWith("d:")) {
-      const relid = Number(payload.slice(2));
-      if (!Number.isSafeInteger(relid)) return;
-      db.hot.delete(relid);
-      const changed = this.#cache.remove(db.name, [relid]);
-      for (const oid of changed) this.#markDirty(oid, now);
-      if (changed.size > 0) this.#detach("evaluate", this.#runEvaluations());
-      return;
-    }
-    const relid = Number(payload);
-    if (!Number.isSafeInteger(relid) || relid <= 0) {
-      this.#log.debug("ignored notification", { database: db.name, payload });
-      return;
-    }
-    db.pending.add(relid);
     db.pendingSince ??= now;
-    db.hot.set(relid, now + HOT_WINDOW_MS);
+    if (known) db.hot.set(hint.relid, now + HOT_WINDOW_MS);
     // Batch what arrives within a few ms into one query, and at most one query per window.
     this.#scheduleFlush(db, Math.max(performance.now() + 2, db.lastFlush + FLUSH_INTERVAL_MS));
   }
@@ -837,15 +884,26 @@ export class Daemon {
     db.lastFlush = now;
     const relids: number[] = [];
     let nextDue = Infinity;
+    let unknown = 0;
     for (const relid of db.pending) {
+      if (db.pending.isUnknown(relid)) {
+        // Known relations come first; unknown oids only up to a bound per query.
+        if (unknown >= MAX_UNKNOWN_PER_FLUSH) {
+          nextDue = now;
+          break;
+        }
+        unknown++;
+        relids.push(relid);
+        continue;
+      }
       const due = (db.measuredRel.get(relid) ?? 0) + this.#remeasureInterval(db, relid);
       if (due <= now) relids.push(relid);
       else nextDue = Math.min(nextDue, due);
     }
     const since = db.pendingSince ?? Date.now();
     for (const relid of relids) {
+      if (!db.pending.isUnknown(relid)) db.measuredRel.set(relid, now);
       db.pending.delete(relid);
-      db.measuredRel.set(relid, now);
     }
     if (db.pending.size === 0) db.pendingSince = undefined;
     else this.#scheduleFlush(db, Math.max(now + FLUSH_INTERVAL_MS, nextDue));
@@ -906,7 +964,7 @@ export class Daemon {
       for (const [relid, until] of db.hot) {
         if (until < now) db.hot.delete(relid);
         else {
-          db.pending.add(relid);
+          db.pending.add(relid, true);
           any = true;
         }
       }
@@ -1312,6 +1370,7 @@ export class Daemon {
     clearTimeout(this.#sweepTimer);
     clearInterval(this.#hotTimer);
     clearTimeout(this.#wakeTimer);
+    clearTimeout(this.#controlSweepTimer);
     clearTimeout(this.#metricsTimer);
     clearInterval(this.#metricsTick);
     clearInterval(this.#lockTimer);

@@ -11,6 +11,7 @@ import { Enforcer, type LockRow } from "../enforce/enforcer.ts";
 import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
 import { listDatabases, listRoles, measureOwners } from "../measure/catalog.ts";
 import { UsageCache } from "../measure/usage_cache.ts";
+import { LOCKS_CHANGED } from "../watch/payload.ts";
 
 /** One row of `status`. */
 export interface StatusRow {
@@ -209,8 +210,9 @@ export async function unlock(
       "manual unlock",
     );
     // Tell a running daemon at once (it would notice at the next sweep anyway).
-    await control.unsafe("SELECT pg_catalog.pg_notify($1, 'c:locks')", [
+    await control.unsafe("SELECT pg_catalog.pg_notify($1, $2)", [
       config.monitor.listen_channel,
+      LOCKS_CHANGED,
     ]);
     return result;
   } finally {
