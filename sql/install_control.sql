@@ -175,12 +175,46 @@ BEGIN
 END
 $$;
 
+-- Takes the leader lock (lib/leader.ts) for the calling session. The lock is an advisory lock,
+-- which any role that may connect here could take too, and a tenant holding it would keep every
+-- daemon standing by: a holder that is neither the monitoring role nor a superuser is a squatter.
+-- Its session is ended (waiting up to 1 s for it to go) and the eviction recorded as tampering.
+-- Keys: 0x706d6f6e ('pmon'), 1, as in leader_check.sql and leader_who.sql.
+CREATE OR REPLACE FUNCTION postgres_monitor.leader_try() RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s record;
+BEGIN
+  IF pg_try_advisory_lock(1886220142, 1) THEN
+    RETURN true;
+  END IF;
+  FOR s IN
+    SELECT DISTINCT a.pid, r.oid, r.rolname
+      FROM pg_locks l
+      JOIN pg_stat_activity a ON a.pid = l.pid
+      JOIN pg_roles r ON r.oid = a.usesysid
+     WHERE l.locktype = 'advisory' AND l.classid = 1886220142 AND l.objid = 1
+       AND l.objsubid = 2 AND l.granted
+       AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+       AND r.rolname <> SESSION_USER AND NOT r.rolsuper
+  LOOP
+    PERFORM pg_terminate_backend(s.pid, 1000);
+    INSERT INTO postgres_monitor.event_log (roleid, rolname, event, detail)
+    VALUES (s.oid, s.rolname, 'tamper', jsonb_build_object('reason', format(
+      'session %s of role %s held the leader lock of postgres_realtime_monitor, keeping every'
+      ' daemon from enforcing: it was ended', s.pid, s.rolname)));
+  END LOOP;
+  RETURN pg_try_advisory_lock(1886220142, 1);
+END
+$$;
+
 REVOKE ALL ON FUNCTION postgres_monitor.forbid_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.protected_reason(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text)
   FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.terminate_sessions(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.unlock_role(oid, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.leader_try() FROM PUBLIC;
 
 DO $grant$
 DECLARE
@@ -194,6 +228,7 @@ BEGIN
     'GRANT EXECUTE ON FUNCTION postgres_monitor.protected_reason(oid),'
     ' postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text),'
     ' postgres_monitor.terminate_sessions(oid),'
-    ' postgres_monitor.unlock_role(oid, text, text) TO %I', monitor);
+    ' postgres_monitor.unlock_role(oid, text, text),'
+    ' postgres_monitor.leader_try() TO %I', monitor);
 END
 $grant$;

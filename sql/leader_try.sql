@@ -1,3 +1,4 @@
 -- Tries to become the leading daemon: a session-level advisory lock in the control database,
--- held for as long as this connection lives. Keys: 0x706d6f6e ('pmon'), 1.
-SELECT pg_catalog.pg_try_advisory_lock(1886220142, 1) AS leader
+-- held for as long as this connection lives, taken by postgres_monitor.leader_try()
+-- (sql/install_control.sql), which also ends a session of any other role squatting on it.
+SELECT postgres_monitor.leader_try() AS leader
