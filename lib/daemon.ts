@@ -1150,6 +1150,7 @@ export class Daemon {
     if (partial && decisions.length !== result.decisions.length) {
       result.state.belowHardSince = this.#state(oid).belowHardSince;
       result.state.overSoft = this.#state(oid).overSoft;
+      result.state.softSilent = this.#state(oid).softSilent;
     }
     this.#states.set(oid, result.state);
     if (result.wakeAt !== undefined) this.#scheduleWake(result.wakeAt);

@@ -4,7 +4,10 @@
  *
  * Rules (usage and limits in bytes, "over" means strictly greater, as the legacy daemon did):
  * - usage > soft: `soft_exceeded`, repeated at most every `softWarningIntervalMs` while it lasts;
- *   back to <= soft: `soft_cleared`.
+ *   back to <= soft: `soft_cleared`. A role that crosses again within `softWarningIntervalMs` of
+ *   its last warning is not warned again at once (nor cleared again after): a tenant writing and
+ *   deleting around its soft limit would otherwise make two alerts per cycle. The repeat at the
+ *   end of the interval still tells the operator.
  * - usage > hard while not locked: `hard_exceeded` once, then `lock` when it has lasted
  *   `hard_grace_period` seconds (`lock` repeats on every evaluation until the enforcer confirms,
  *   so a failed lock is retried).
@@ -25,6 +28,8 @@ export interface RoleState {
   overSoft: boolean;
   /** When the last soft warning was sent (ms since epoch). */
   lastSoftWarningAt?: number;
+  /** Over the soft limit again without a warning (a re-crossing inside the warning interval). */
+  softSilent?: boolean;
   /** Since when usage has been over the hard limit while unlocked (ms since epoch). */
   overHardSince?: number;
   /** Since when usage has been at or below the hard limit while locked (ms since epoch). */
@@ -116,17 +121,26 @@ export function evaluate(input: EvaluationInput): Evaluation {
   // Soft limit: warn on crossing and every interval while over; clear when back under.
   if (usage > soft && !state.locked) {
     const last = state.lastSoftWarningAt;
-    if (!state.overSoft || last === undefined || now - last >= softWarningIntervalMs) {
+    const due = last === undefined || now - last >= softWarningIntervalMs;
+    if (!state.overSoft && !due) {
+      // Crossed again soon after a warning: remembered, said at the next interval.
+      state.overSoft = true;
+      state.softSilent = true;
+    } else if (!state.overSoft || due) {
       decide("soft_exceeded", `usage ${usage} B is over the soft limit ${soft} B`);
       state.overSoft = true;
+      state.softSilent = false;
       state.lastSoftWarningAt = now;
     }
     if (softWarningIntervalMs > 0) {
       wakes.push((state.lastSoftWarningAt ?? now) + softWarningIntervalMs);
     }
   } else if (usage <= soft && state.overSoft) {
-    decide("soft_cleared", `usage ${usage} B is back under the soft limit ${soft} B`);
+    if (!state.softSilent) {
+      decide("soft_cleared", `usage ${usage} B is back under the soft limit ${soft} B`);
+    }
     state.overSoft = false;
+    state.softSilent = false;
   }
 
   if (!state.locked) {

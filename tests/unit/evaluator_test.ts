@@ -155,10 +155,37 @@ Deno.test("evaluate() clears the soft warning only once", () => {
   assert.deepEqual(kinds(again), []);
 });
 
-Deno.test("evaluate() warns again at once after the soft limit is cleared and crossed again", () => {
+Deno.test("evaluate() warns again at once after the soft limit is cleared and crossed again once the interval has passed", () => {
   const over = run(SOFT + 1, initialState(), T0);
   const back = run(SOFT - 1, over.state, T0 + 1);
-  const again = run(SOFT + 1, back.state, T0 + 2);
+  const again = run(SOFT + 1, back.state, T0 + HOUR_MS);
+  assert.deepEqual(kinds(again), ["soft_exceeded"]);
+});
+
+Deno.test("evaluate() says nothing for a tenant flapping around its soft limit within the interval, then warns at its end", () => {
+  let s = run(SOFT + 1, initialState(), T0);
+  assert.deepEqual(kinds(s), ["soft_exceeded"]);
+  s = run(SOFT - 1, s.state, T0 + 1);
+  assert.deepEqual(kinds(s), ["soft_cleared"]);
+  for (let i = 0; i < 100; i++) {
+    const up = run(SOFT + 1, s.state, T0 + 10 + 2 * i);
+    assert.deepEqual(kinds(up), [], `crossing ${i}`);
+    s = run(SOFT - 1, up.state, T0 + 11 + 2 * i);
+    assert.deepEqual(kinds(s), [], `clearing ${i}`);
+  }
+  const over = run(SOFT + 1, s.state, T0 + 1000);
+  assert.deepEqual(kinds(over), []);
+  assert.equal(over.wakeAt, T0 + HOUR_MS, "the repeat is scheduled");
+  const repeat = run(SOFT + 1, over.state, T0 + HOUR_MS);
+  assert.deepEqual(kinds(repeat), ["soft_exceeded"]);
+  const cleared = run(SOFT - 1, repeat.state, T0 + HOUR_MS + 1);
+  assert.deepEqual(kinds(cleared), ["soft_cleared"]);
+});
+
+Deno.test("evaluate() warns at every crossing when the warning interval is zero", () => {
+  let s = run(SOFT + 1, initialState(), T0, limitOf(), 0);
+  s = run(SOFT - 1, s.state, T0 + 1, limitOf(), 0);
+  const again = run(SOFT + 1, s.state, T0 + 2, limitOf(), 0);
   assert.deepEqual(kinds(again), ["soft_exceeded"]);
 });
 
