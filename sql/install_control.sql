@@ -230,5 +230,10 @@ BEGIN
     ' postgres_monitor.terminate_sessions(oid),'
     ' postgres_monitor.unlock_role(oid, text, text),'
     ' postgres_monitor.leader_try() TO %I', monitor);
+  -- PostgreSQL 16+: a tenant that opens every free connection cannot keep the daemon out, once
+  -- the operator sets reserved_connections (README, "Threat model").
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pg_use_reserved_connections') THEN
+    EXECUTE pg_catalog.format('GRANT pg_use_reserved_connections TO %I', monitor);
+  END IF;
 END
 $grant$;

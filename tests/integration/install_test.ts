@@ -196,3 +196,15 @@ Deno.test("a notify trigger that the owner drops or disables is restored at the 
     assert.equal(row?.n, 2);
   });
 });
+
+Deno.test("on PostgreSQL 16+ the monitoring role may use the reserved connections", async () => {
+  await withFixture({}, async (f) => {
+    const [r] = await f.admin.unsafe(
+      `SELECT current_setting('server_version_num')::int >= 160000 AS v16,
+              EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pg_use_reserved_connections')
+                AND pg_has_role($1, 'pg_use_reserved_connections', 'MEMBER') AS granted`,
+      [f.monitorRole],
+    );
+    assert.equal(r!.granted, r!.v16);
+  });
+});
