@@ -86,14 +86,22 @@ BEGIN
     RAISE EXCEPTION 'Cannot lock role %: %', role, why USING ERRCODE = 'insufficient_privilege';
   END IF;
   SELECT a.rolname, a.rolcanlogin INTO r FROM pg_roles a WHERE a.oid = role;
-  IF EXISTS (SELECT 1 FROM postgres_monitor.role_lock l WHERE l.roleid = role) THEN
-    IF r.rolcanlogin THEN
-      EXECUTE format('ALTER ROLE %I NOLOGIN', r.rolname);
-    END IF;
-    RETURN 'already_locked';
-  END IF;
   IF r.rolcanlogin THEN
-    EXECUTE format('ALTER ROLE %I NOLOGIN', r.rolname);
+    -- A role may change its own password: in an open transaction that holds its pg_authid row,
+    -- and ALTER ROLE would wait for as long as the tenant likes. Wait briefly, then end the
+    -- role's sessions (that transaction among them) and try once more; if that fails too, the
+    -- statement fails and the daemon retries. The sessions are ended again after the commit.
+    PERFORM set_config('lock_timeout', '500ms', true);
+    BEGIN
+      EXECUTE format('ALTER ROLE %I NOLOGIN', r.rolname);
+    EXCEPTION WHEN lock_not_available THEN
+      PERFORM pg_terminate_backend(a.pid, 1000) FROM pg_stat_activity a
+        WHERE a.usesysid = role AND a.pid <> pg_backend_pid();
+      EXECUTE format('ALTER ROLE %I NOLOGIN', r.rolname);
+    END;
+  END IF;
+  IF EXISTS (SELECT 1 FROM postgres_monitor.role_lock l WHERE l.roleid = role) THEN
+    RETURN 'already_locked';
   END IF;
   INSERT INTO postgres_monitor.role_lock AS l
     (roleid, rolname, reason, usage_bytes, soft_limit, hard_limit, manual_unlock, prior_canlogin)
