@@ -8,7 +8,13 @@
 import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadConfig } from "./lib/config/mod.ts";
 import { install, uninstall } from "./lib/commands/admin.ts";
-import { formatStatusTable, status, unlock, UnlockRefusedError } from "./lib/commands/inspect.ts";
+import {
+  formatNotifyQueue,
+  formatStatusTable,
+  status,
+  unlock,
+  UnlockRefusedError,
+} from "./lib/commands/inspect.ts";
 import { Daemon } from "./lib/daemon.ts";
 import { acquirePidFile, PidFileLockedError } from "./lib/pidfile.ts";
 import {
@@ -326,6 +332,8 @@ export async function main(args: string[]): Promise<number> {
               }, since ${l.since})`
               : "\nLeader: none: no daemon is enforcing",
           );
+          const queue = result.notify_queue && formatNotifyQueue(result.notify_queue);
+          if (queue) print(`\n${queue}`);
         }
         return result.failed.length > 0 ? EXIT.failure : EXIT.ok;
       }

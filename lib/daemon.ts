@@ -41,6 +41,7 @@ import { VERSION } from "./version.ts";
 import { Listener } from "./watch/listener.ts";
 import { PendingRelations } from "./watch/pending.ts";
 import { parsePayload } from "./watch/payload.ts";
+import { NotifyQueueWatch } from "./watch/notify_queue.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -200,6 +201,7 @@ export class Daemon {
   #alerts?: AlertManager;
   #host = "unknown";
   #pumps = new Coalesced(() => this.#pumpAlertsOnce(), () => this.#stopped);
+  #notifyQueue: NotifyQueueWatch;
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -208,6 +210,7 @@ export class Daemon {
     this.#forceDryRun = options.dryRun ?? false;
     this.#onStatus = options.onStatus ?? (() => {});
     this.#leaderName = options.leaderName ?? "postgres_realtime_monitor";
+    this.#notifyQueue = new NotifyQueueWatch(options.log);
   }
 
   get #dryRun(): boolean {
@@ -252,8 +255,12 @@ export class Daemon {
     this.#scheduleSweep();
     this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
     this.#startWatchers();
-    // Alert queues and connections change between sweeps: keep the textfile at most 10 s old.
-    this.#metricsTick = setInterval(() => this.#scheduleMetrics(), 10_000);
+    // Alert queues, connections and the NOTIFY queue change between sweeps: keep the textfile at
+    // most 10 s old.
+    this.#metricsTick = setInterval(() => {
+      this.#detach("read NOTIFY queue", this.#notifyQueue.read(this.#control));
+      this.#scheduleMetrics();
+    }, 10_000);
     if (m.metrics_listen) {
       const { hostname, port } = parseListenAddress(m.metrics_listen);
       this.#http = serveMetrics({
@@ -528,6 +535,7 @@ export class Daemon {
       databases: this.#dbs.size,
       roles: this.#limits.size,
     });
+    await this.#notifyQueue.read(this.#control);
     await this.#writeMetrics();
   }
 
@@ -1315,6 +1323,7 @@ export class Daemon {
         up: db.listener.connected,
       })),
       detectionLag: this.#lag,
+      notifyQueue: this.#notifyQueue.last,
       alerts: this.#alerts?.stats().map((e) => ({
         endpoint: e.endpoint,
         queued: e.queued,

@@ -216,6 +216,24 @@ BEGIN
 END
 $$;
 
+-- The `n` oldest open transactions of client sessions in the cluster, for `status` when the NOTIFY
+-- queue fills: its tail is held by a session that LISTENs and stays in a transaction. SECURITY
+-- DEFINER because xact_start of other roles' sessions is hidden from the daemon's role; it returns
+-- who, where, how old and in what state, never the query text.
+CREATE OR REPLACE FUNCTION postgres_monitor.oldest_transactions(n integer)
+RETURNS TABLE (pid integer, usename name, datname name, xact_start timestamptz,
+               xact_age_seconds double precision, state text, application_name text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT a.pid, a.usename, a.datname, a.xact_start,
+         extract(epoch FROM clock_timestamp() - a.xact_start)::double precision,
+         a.state, a.application_name
+    FROM pg_stat_activity a
+   WHERE a.xact_start IS NOT NULL AND a.backend_type = 'client backend'
+     AND a.pid <> pg_backend_pid()
+   ORDER BY a.xact_start, a.pid
+   LIMIT least(greatest(coalesce(n, 0), 0), 100)
+$$;
+
 REVOKE ALL ON FUNCTION postgres_monitor.forbid_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.protected_reason(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text)
@@ -223,6 +241,7 @@ REVOKE ALL ON FUNCTION postgres_monitor.lock_role(oid, bigint, bigint, bigint, b
 REVOKE ALL ON FUNCTION postgres_monitor.terminate_sessions(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.unlock_role(oid, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.leader_try() FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.oldest_transactions(integer) FROM PUBLIC;
 
 DO $grant$
 DECLARE
@@ -237,7 +256,8 @@ BEGIN
     ' postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text),'
     ' postgres_monitor.terminate_sessions(oid),'
     ' postgres_monitor.unlock_role(oid, text, text),'
-    ' postgres_monitor.leader_try() TO %I', monitor);
+    ' postgres_monitor.leader_try(),'
+    ' postgres_monitor.oldest_transactions(integer) TO %I', monitor);
   -- PostgreSQL 16+: a tenant that opens every free connection cannot keep the daemon out, once
   -- the operator sets reserved_connections (README, "Threat model").
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pg_use_reserved_connections') THEN

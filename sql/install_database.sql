@@ -22,14 +22,28 @@ REVOKE ALL ON postgres_monitor.watched_role FROM PUBLIC;
 -- "Write overhead"). Writes inside a throttle window are caught by the daemon re-measuring
 -- recently notified tables. No SET clause: it would add a GUC save/restore to every call; every
 -- function and operator is schema-qualified instead.
+--
+-- The NOTIFY queue is cluster-wide (8 GB, or max_notify_queue_pages on PostgreSQL 17+) and any
+-- role can pin its tail: LISTEN, then stay in an open transaction. Once it is full, every
+-- transaction that queued a NOTIFY fails at COMMIT. So nothing of ours queues a NOTIFY while
+-- pg_notification_queue_usage() is at or above queue_limit: a write is never refused because of
+-- the daemon. The daemon then sees writes by its sweeps only, and says so (it reads the usage too).
+-- Half the queue: far from full (our payloads are a few bytes), and other applications keep the
+-- other half. notify_queue_limit() carries it to the event triggers and the daemon; notify_write()
+-- gets it as a literal (the writer has no USAGE on this schema).
 DO $install$
 DECLARE
   channel text := pg_catalog.current_setting('postgres_monitor.install_channel');
+  queue_limit constant double precision := 0.5;
 BEGIN
   EXECUTE pg_catalog.format(
     'CREATE OR REPLACE FUNCTION postgres_monitor.channel() RETURNS text'
     ' LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L',
     pg_catalog.format('SELECT %L::text', channel));
+  EXECUTE pg_catalog.format(
+    'CREATE OR REPLACE FUNCTION postgres_monitor.notify_queue_limit() RETURNS double precision'
+    ' LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L',
+    pg_catalog.format('SELECT %L::double precision', queue_limit));
   EXECUTE pg_catalog.format($fn$
     CREATE OR REPLACE FUNCTION postgres_monitor.notify_write() RETURNS trigger
     LANGUAGE plpgsql SECURITY INVOKER AS $body$
@@ -43,11 +57,14 @@ BEGIN
          OR now_ms OPERATOR(pg_catalog.-) last_ms::bigint OPERATOR(pg_catalog.>=) 250
          OR now_ms OPERATOR(pg_catalog.<) last_ms::bigint THEN
         PERFORM pg_catalog.set_config(k, now_ms::text, false);
-        PERFORM pg_catalog.pg_notify(%L, TG_RELID::text);
+        IF pg_catalog.pg_notification_queue_usage()
+           OPERATOR(pg_catalog.<) %L::double precision THEN
+          PERFORM pg_catalog.pg_notify(%L, TG_RELID::text);
+        END IF;
       END IF;
       RETURN NULL;
     END
-    $body$ $fn$, channel);
+    $body$ $fn$, queue_limit, channel);
 END
 $install$;
 
@@ -78,7 +95,8 @@ BEGIN
           ' postgres_monitor.notify_write()', rel.nspname, rel.relname);
       END IF;
       IF cmd.command_tag IN ('CREATE INDEX', 'REFRESH MATERIALIZED VIEW', 'CREATE TABLE AS',
-                             'SELECT INTO', 'CREATE MATERIALIZED VIEW', 'ALTER TABLE') THEN
+                             'SELECT INTO', 'CREATE MATERIALIZED VIEW', 'ALTER TABLE')
+         AND pg_notification_queue_usage() < postgres_monitor.notify_queue_limit() THEN
         PERFORM pg_notify(postgres_monitor.channel(), rel.oid::text);
       END IF;
     EXCEPTION WHEN OTHERS THEN
@@ -91,12 +109,16 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- A dropped table frees space: tell the daemon, which knows the owner from its cache.
+-- A dropped table frees space: tell the daemon, which knows the owner from its cache (unless the
+-- NOTIFY queue is filling up: then the next sweep sees the space freed).
 CREATE OR REPLACE FUNCTION postgres_monitor.on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   obj record;
 BEGIN
+  IF pg_notification_queue_usage() >= postgres_monitor.notify_queue_limit() THEN
+    RETURN;
+  END IF;
   FOR obj IN SELECT * FROM pg_event_trigger_dropped_objects()
               WHERE object_type IN ('table', 'materialized view') AND original LOOP
     PERFORM pg_notify(postgres_monitor.channel(), 'd:' || obj.objid::text);
@@ -228,6 +250,7 @@ $$;
 REVOKE ALL ON FUNCTION postgres_monitor.active_writes(oid[], interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_ddl_end() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_sql_drop() FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.notify_queue_limit() FROM PUBLIC;
 
 -- The daemon's role: reach the schema and keep the trigger set in sync, nothing else.
 DO $grant$
@@ -237,7 +260,8 @@ BEGIN
   EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA postgres_monitor TO %I', monitor);
   EXECUTE pg_catalog.format(
     'GRANT EXECUTE ON FUNCTION postgres_monitor.sync_triggers(oid[], integer),'
-    ' postgres_monitor.active_writes(oid[], interval) TO %I', monitor);
+    ' postgres_monitor.active_writes(oid[], interval),'
+    ' postgres_monitor.notify_queue_limit() TO %I', monitor);
   EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO %I',
     pg_catalog.current_database(), monitor);
 END

@@ -20,6 +20,7 @@ DROP TABLE IF EXISTS postgres_monitor.event_log;
 DROP TABLE IF EXISTS postgres_monitor.role_lock;
 DROP TABLE IF EXISTS postgres_monitor.watched_role;
 DROP FUNCTION IF EXISTS postgres_monitor.leader_try();
+DROP FUNCTION IF EXISTS postgres_monitor.oldest_transactions(integer);
 DROP FUNCTION IF EXISTS postgres_monitor.unlock_role(oid, text, text);
 DROP FUNCTION IF EXISTS postgres_monitor.terminate_sessions(oid);
 DROP FUNCTION IF EXISTS postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text);
@@ -31,6 +32,7 @@ DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[]);
 DROP FUNCTION IF EXISTS postgres_monitor.on_sql_drop();
 DROP FUNCTION IF EXISTS postgres_monitor.on_ddl_end();
 DROP FUNCTION IF EXISTS postgres_monitor.notify_write();
+DROP FUNCTION IF EXISTS postgres_monitor.notify_queue_limit();
 DROP FUNCTION IF EXISTS postgres_monitor.channel();
 -- RESTRICT: if someone put their own objects in this schema, stop rather than drop them.
 DROP SCHEMA IF EXISTS postgres_monitor RESTRICT;

@@ -41,10 +41,10 @@ export function urlFor(database: string, user?: string): string {
   return url.toString();
 }
 
-/** Opens a client; `onnotice` silenced. */
-export function client(database = "postgres", user?: string, max = 1): Sql {
+/** Opens a client (to `url`, a superuser URL of another cluster); `onnotice` silenced. */
+export function client(database = "postgres", user?: string, max = 1, url = adminUrl()): Sql {
   // Database and user as options: postgres.js does not percent-decode a URL's path.
-  return postgres(adminUrl(), {
+  return postgres(url, {
     database,
     ...(user === undefined ? {} : { username: user }),
     max,
@@ -70,6 +70,8 @@ export interface FixtureOptions {
   extraDatabases?: number;
   /** Run `install` (as the CLI, with the computed flags). @default {true} */
   install?: boolean;
+  /** Superuser URL of the cluster to use (a test's own cluster). @default {adminUrl()} */
+  url?: string;
 }
 
 /** A control database, a monitoring role, test roles and a config directory. */
@@ -86,6 +88,8 @@ export class Fixture {
   readonly monitorRole = `pgmon_mon_${this.id}`;
   /** Superuser client on the control database. */
   admin!: Sql;
+  /** Superuser URL of the fixture's cluster. */
+  url = "";
   #roles: string[] = [];
   #clients: Sql[] = [];
   #daemons: DaemonProcess[] = [];
@@ -97,7 +101,8 @@ export class Fixture {
     const f = new Fixture();
     f.dir = await Deno.makeTempDir({ prefix: "pgmon_test_" });
     f.#limits = options.limits ?? [];
-    const root = client("postgres");
+    f.url = options.url ?? adminUrl();
+    const root = client("postgres", undefined, 1, f.url);
     try {
       await root.unsafe(`CREATE DATABASE ${quoteIdent(f.controlDb)}`);
       for (let i = 0; i < (options.extraDatabases ?? 0); i++) {
@@ -108,8 +113,8 @@ export class Fixture {
     } finally {
       await root.end();
     }
-    f.admin = client(f.controlDb, undefined, 2);
-    const url = new URL(adminUrl());
+    f.admin = client(f.controlDb, undefined, 2, f.url);
+    const url = new URL(f.url);
     f.#monitor = {
       host: url.hostname,
       port: Number(url.port),
@@ -127,7 +132,7 @@ export class Fixture {
     await Deno.mkdir(`${f.dir}/state`);
     await f.writeConfig();
     if (options.install ?? true) {
-      await installAs(await f.flags(), f.dir, adminUrl());
+      await installAs(await f.flags(), f.dir, f.url);
     }
     return f;
   }
@@ -251,7 +256,7 @@ export class Fixture {
 
   /** Runs `stmt` (with %I placeholders) formatted on the server with `names` as identifiers. */
   async exec(stmt: string, names: string[], database = this.controlDb): Promise<void> {
-    const sql = database === this.controlDb ? this.admin : client(database);
+    const sql = database === this.controlDb ? this.admin : client(database, undefined, 1, this.url);
     try {
       const [row] = await sql.unsafe(
         `SELECT format($1, ${names.map((_, i) => `$${i + 2}::text`).join(", ")}) AS q`,
@@ -265,7 +270,7 @@ export class Fixture {
 
   /** A client logged in as `role` (closed by cleanup). */
   as(role: string, database = this.controlDb): Sql {
-    const c = client(database, role);
+    const c = client(database, role, 1, this.url);
     this.#clients.push(c);
     return c;
   }
@@ -343,7 +348,7 @@ export class Fixture {
     for (const d of this.#daemons) await d.stop();
     for (const c of this.#clients) await c.end({ timeout: 1 }).catch(() => {});
     await this.admin?.end({ timeout: 1 }).catch(() => {});
-    const root = client("postgres");
+    const root = client("postgres", undefined, 1, this.url);
     try {
       for (const db of [this.controlDb, ...this.extraDbs]) {
         await root.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);

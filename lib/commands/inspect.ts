@@ -12,6 +12,12 @@ import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
 import { listDatabases, listRoles, measureOwners } from "../measure/catalog.ts";
 import { UsageCache } from "../measure/usage_cache.ts";
 import { LOCKS_CHANGED } from "../watch/payload.ts";
+import {
+  type NotifyQueueUsage,
+  oldestTransactions,
+  type OpenTransaction,
+  readNotifyQueue,
+} from "../watch/notify_queue.ts";
 
 /** One row of `status`. */
 export interface StatusRow {
@@ -96,10 +102,34 @@ export async function leaderOf(control: Sql): Promise<LeaderInfo | null> {
   };
 }
 
+/** The NOTIFY queue as `status` reports it. */
+export interface NotifyQueueStatus extends NotifyQueueUsage {
+  /** When usage is above 0, the oldest open transactions: one of them holds the queue's tail. */
+  oldest_transactions: OpenTransaction[];
+}
+
+/** Queue usage, and the oldest open transactions when it is in use; null if unreadable. */
+export async function notifyQueueStatus(control: Sql): Promise<NotifyQueueStatus | null> {
+  let q: NotifyQueueUsage;
+  try {
+    q = await readNotifyQueue(control);
+  } catch {
+    return null; // an install older than this program: `status` still shows the roles
+  }
+  const oldest = q.usage > 0 ? await oldestTransactions(control, 5) : [];
+  return { ...q, oldest_transactions: oldest };
+}
+
 export async function status(
   config: Config,
 ): Promise<
-  { rows: StatusRow[]; missing: string[]; failed: string[]; leader: LeaderInfo | null }
+  {
+    rows: StatusRow[];
+    missing: string[];
+    failed: string[];
+    leader: LeaderInfo | null;
+    notify_queue: NotifyQueueStatus | null;
+  }
 > {
   const target = await targetFromConfig(config.monitor);
   const control = connect(target, config.monitor.control_database, { max: 1 });
@@ -129,7 +159,13 @@ export async function status(
       };
     });
     rows.sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0));
-    return { rows, missing, failed, leader: await leaderOf(control) };
+    return {
+      rows,
+      missing,
+      failed,
+      leader: await leaderOf(control),
+      notify_queue: await notifyQueueStatus(control),
+    };
   } finally {
     await control.end({ timeout: 2 });
   }
@@ -152,6 +188,56 @@ export function formatStatusTable(rows: StatusRow[]): string {
   return all.map((row) =>
     row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")
   ).join("\n");
+}
+
+/** Shows text a tenant chose (application_name, names) on a terminal: control characters escaped. */
+function printable(text: string | null): string {
+  if (text === null) return "-";
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
+    return "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0");
+  });
+}
+
+/** "42s", "17m", "5h": the age of a transaction. */
+function formatAge(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+  return `${Math.round(seconds / 3600)}h`;
+}
+
+/**
+ * The NOTIFY queue lines of `status`: its usage and the oldest open transactions (an empty string
+ * when the queue is empty, so `status` says nothing about it then).
+ */
+export function formatNotifyQueue(q: NotifyQueueStatus): string {
+  if (!(q.usage > 0)) return "";
+  const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
+  const lines = [
+    `NOTIFY queue: ${pct(q.usage)} used (the triggers stop notifying at ${pct(q.limit)}; ` +
+    "writes are then seen by sweeps only)",
+  ];
+  if (q.oldest_transactions.length === 0) return lines.join("\n");
+  lines.push(
+    "Oldest open transactions (a session that LISTENs and stays in one holds the queue's tail):",
+  );
+  const header = ["PID", "USER", "DATABASE", "AGE", "STATE", "APPLICATION"];
+  const body = q.oldest_transactions.map((t) => [
+    String(t.pid),
+    printable(t.user),
+    printable(t.database),
+    formatAge(t.xact_age_seconds),
+    printable(t.state),
+    printable(t.application_name),
+  ]);
+  const all = [header, ...body];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => [...(row[i] ?? "")].length)));
+  for (const row of all) {
+    lines.push(
+      "  " + row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  "),
+    );
+  }
+  return lines.join("\n");
 }
 
 /** Raised by {@linkcode unlock} when it refuses; the message says why. */
@@ -210,10 +296,7 @@ export async function unlock(
       "manual unlock",
     );
     // Tell a running daemon at once (it would notice at the next sweep anyway).
-    await control.unsafe("SELECT pg_catalog.pg_notify($1, $2)", [
-      config.monitor.listen_channel,
-      LOCKS_CHANGED,
-    ]);
+    await control.unsafe(sqlFile("announce_locks"), [config.monitor.listen_channel, LOCKS_CHANGED]);
     return result;
   } finally {
     await control.end({ timeout: 2 });

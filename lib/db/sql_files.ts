@@ -6,6 +6,7 @@
  */
 import alertCursorGet from "../../sql/alert_cursor_get.sql" with { type: "text" };
 import alertCursorSet from "../../sql/alert_cursor_set.sql" with { type: "text" };
+import announceLocks from "../../sql/announce_locks.sql" with { type: "text" };
 import createMonitorRole from "../../sql/create_monitor_role.sql" with { type: "text" };
 import dropMonitorRole from "../../sql/drop_monitor_role.sql" with { type: "text" };
 import eventsSince from "../../sql/events_since.sql" with { type: "text" };
@@ -21,6 +22,8 @@ import listRoles from "../../sql/list_roles.sql" with { type: "text" };
 import loadLocks from "../../sql/load_locks.sql" with { type: "text" };
 import measureOwners from "../../sql/measure_owners.sql" with { type: "text" };
 import measureRelations from "../../sql/measure_relations.sql" with { type: "text" };
+import notifyQueue from "../../sql/notify_queue.sql" with { type: "text" };
+import oldestTransactions from "../../sql/oldest_transactions.sql" with { type: "text" };
 import relationMoves from "../../sql/relation_moves.sql" with { type: "text" };
 import tableCounters from "../../sql/table_counters.sql" with { type: "text" };
 import uninstall from "../../sql/uninstall.sql" with { type: "text" };
@@ -29,6 +32,7 @@ import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "t
 const FILES = {
   alert_cursor_get: alertCursorGet,
   alert_cursor_set: alertCursorSet,
+  announce_locks: announceLocks,
   create_monitor_role: createMonitorRole,
   drop_monitor_role: dropMonitorRole,
   events_since: eventsSince,
@@ -44,6 +48,8 @@ const FILES = {
   load_locks: loadLocks,
   measure_owners: measureOwners,
   measure_relations: measureRelations,
+  notify_queue: notifyQueue,
+  oldest_transactions: oldestTransactions,
   relation_moves: relationMoves,
   table_counters: tableCounters,
   uninstall: uninstall,

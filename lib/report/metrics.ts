@@ -57,6 +57,13 @@ export interface MetricsSnapshot {
   detectionLag?: Histogram;
   /** Whether this daemon holds the leader lock (it enforces) or stands by. @default {true} */
   leader?: boolean;
+  /** The cluster's NOTIFY queue at the last read; omitted before the first read. */
+  notifyQueue?: {
+    /** pg_notification_queue_usage(): 0 (empty) to 1 (full). */
+    usage: number;
+    /** Usage at or above which the installed triggers stop notifying. */
+    limit: number;
+  };
 }
 
 /** Upper bounds (seconds) of the detection-lag histogram buckets. */
@@ -199,6 +206,20 @@ export function renderMetrics(s: MetricsSnapshot): string {
         }`,
       );
     }
+  }
+  if (s.notifyQueue) {
+    family(
+      "postgres_monitor_notify_queue_usage_ratio",
+      "gauge",
+      "Fraction of the cluster's NOTIFY queue in use (pg_notification_queue_usage()).",
+    );
+    out.push(`postgres_monitor_notify_queue_usage_ratio ${s.notifyQueue.usage}`);
+    family(
+      "postgres_monitor_notify_queue_limit_ratio",
+      "gauge",
+      "NOTIFY queue usage from which the triggers stop notifying (writes then seen by sweeps only).",
+    );
+    out.push(`postgres_monitor_notify_queue_limit_ratio ${s.notifyQueue.limit}`);
   }
   if (s.detectionLag) {
     const h = s.detectionLag;

@@ -30,6 +30,8 @@ const DAEMON_METRICS = new Set([
   "postgres_monitor_detection_lag_seconds_sum",
   "postgres_monitor_detection_lag_seconds_count",
   "postgres_monitor_build_info",
+  "postgres_monitor_notify_queue_usage_ratio",
+  "postgres_monitor_notify_queue_limit_ratio",
 ]);
 
 /** A daemon metric, or one node_exporter's textfile collector adds. */

@@ -83,6 +83,16 @@ Deno.test("renderMetrics() escapes role names in labels", () => {
   );
 });
 
+Deno.test("renderMetrics() writes the NOTIFY queue usage and limit once they were read", () => {
+  const text = renderMetrics(snapshot({ notifyQueue: { usage: 0.625, limit: 0.5 } }));
+  assert.ok(text.includes("# TYPE postgres_monitor_notify_queue_usage_ratio gauge\n"));
+  assert.ok(text.includes("postgres_monitor_notify_queue_usage_ratio 0.625\n"));
+  assert.ok(text.includes("# TYPE postgres_monitor_notify_queue_limit_ratio gauge\n"));
+  assert.ok(text.includes("postgres_monitor_notify_queue_limit_ratio 0.5\n"));
+  // Not read yet (or unreadable): no sample that would look like an empty queue.
+  assert.ok(!renderMetrics(snapshot()).includes("notify_queue"));
+});
+
 Deno.test("renderMetrics() sorts roles and actions", () => {
   const text = renderMetrics(snapshot());
   const users = samples(text)
@@ -106,7 +116,7 @@ Deno.test("renderMetrics() output does not depend on the input order", () => {
 });
 
 Deno.test("renderMetrics() gives every family HELP and TYPE before its samples", () => {
-  const lines = renderMetrics(snapshot()).split("\n");
+  const lines = renderMetrics(snapshot({ notifyQueue: { usage: 0, limit: 0.5 } })).split("\n");
   const help = new Map<string, number>();
   const type = new Map<string, string>();
   lines.forEach((line, i) => {
