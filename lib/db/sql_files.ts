@@ -22,6 +22,7 @@ import loadLocks from "../../sql/load_locks.sql" with { type: "text" };
 import measureOwners from "../../sql/measure_owners.sql" with { type: "text" };
 import measureRelations from "../../sql/measure_relations.sql" with { type: "text" };
 import relationMoves from "../../sql/relation_moves.sql" with { type: "text" };
+import schemaTrust from "../../sql/schema_trust.sql" with { type: "text" };
 import tableCounters from "../../sql/table_counters.sql" with { type: "text" };
 import uninstall from "../../sql/uninstall.sql" with { type: "text" };
 import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "text" };
@@ -45,6 +46,7 @@ const FILES = {
   measure_owners: measureOwners,
   measure_relations: measureRelations,
   relation_moves: relationMoves,
+  schema_trust: schemaTrust,
   table_counters: tableCounters,
   uninstall: uninstall,
   uninstall_triggers: uninstallTriggers,
