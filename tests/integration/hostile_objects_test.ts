@@ -521,3 +521,66 @@ Deno.test("a tenant-owned database with hostile ALTER DATABASE settings is still
     }
   });
 });
+
+Deno.test("a control schema with an object a non-superuser owns is refused by the daemon, status and unlock; install refuses a look-alike schema a database owner made", async () => {
+  await withFixture({}, async (f) => {
+    const tenant = await f.createRole(`owner_${f.id}`, "LOGIN CREATEDB");
+    await f.writeConfig([{ user: tenant, soft_limit: MiB, hard_limit: 2 * MiB }]);
+    await adminExec(
+      f.controlDb,
+      "ALTER FUNCTION postgres_monitor.unlock_role(oid, text, text) OWNER TO %I",
+      [tenant],
+    );
+    for (const args of [["status"], ["unlock", tenant]]) {
+      const r = await f.cli(args);
+      assert.notEqual(r.code, 0, `${args[0]}: ${r.stdout}`);
+      assert.match(r.stderr, /control database '[^']+' is not trusted/, r.stderr);
+      assert.ok(r.stderr.includes(tenant), r.stderr);
+    }
+    const d = await f.startDaemon([], false);
+    const refused = await d.waitForLog(
+      (l) => l.msg === "control database unavailable" && String(l.error).includes("not trusted"),
+      { what: "the daemon to refuse the control database" },
+    );
+    assert.ok(String(refused.error).includes(tenant), String(refused.error));
+    assert.equal(d.find("running").length, 0, d.dump());
+    // Once a superuser owns it again, the daemon goes on by itself.
+    await adminExec(
+      f.controlDb,
+      "ALTER FUNCTION postgres_monitor.unlock_role(oid, text, text) OWNER TO CURRENT_USER",
+    );
+    await d.waitForLog((l) => l.msg === "running", { what: "the daemon to start" });
+
+    // install: a database whose owner made its own postgres_monitor schema first.
+    const db = `lookalike_db_${uid()}`;
+    try {
+      await createDatabaseAs(tenant, db);
+      const sql = client(db, tenant);
+      try {
+        await sql.unsafe("CREATE SCHEMA postgres_monitor");
+      } finally {
+        await sql.end();
+      }
+      await f.writeConfig(undefined, { ...f.monitor, databases: [f.controlDb, db] });
+      const r = await f.cli(["install", "--admin-url", adminUrl(), "--no-template1"]);
+      assert.notEqual(r.code, 0, r.stdout);
+      assert.ok(r.stderr.includes(`Cannot install in database '${db}'`), r.stderr);
+      assert.ok(r.stderr.includes(`owned by non-superuser ${tenant}`), r.stderr);
+      // Nothing of ours was left there: no event trigger would run its functions as superuser.
+      const check = client(db);
+      try {
+        const [row] = await check.unsafe(
+          `SELECT (SELECT count(*) FROM pg_event_trigger)::int AS triggers,
+                  (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                    WHERE n.nspname = 'postgres_monitor')::int AS functions`,
+        );
+        assert.deepEqual({ ...row }, { triggers: 0, functions: 0 });
+      } finally {
+        await check.end();
+      }
+    } finally {
+      await d.stop();
+      await dropDatabase(db);
+    }
+  });
+});
