@@ -20,7 +20,6 @@ import {
 import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
 import {
   activeWrites,
-  isInstalled,
   listDatabases,
   listRoles,
   measureOwners,
@@ -30,6 +29,7 @@ import {
   syncTriggers,
   tableCounters,
 } from "./measure/catalog.ts";
+import { requireTrustedControl, schemaTrust } from "./measure/schema_trust.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
@@ -114,8 +114,8 @@ interface Database {
   lastFlush: number;
   /** When each table was last measured on a notification (performance.now()). */
   measuredRel: Map<number, number>;
-  /** The "not installed" warning was logged. */
-  warnedInstall?: boolean;
+  /** What sql/schema_trust.sql said last (logged when it changes). */
+  trust?: string;
   /** "poll" detection: last change signature per table. */
   counters?: Map<number, string>;
   /** Owner and schema of every limited role's relation at the last full sweep. */
@@ -291,11 +291,7 @@ export class Daemon {
     for (;;) {
       if (this.#stopped) throw new Error("Stopped while waiting for PostgreSQL");
       try {
-        if (!(await isInstalled(this.#control))) {
-          throw new Error(
-            `The postgres_monitor schema is missing in control database '${this.#config.monitor.control_database}': run 'install' as a superuser`,
-          );
-        }
+        await requireTrustedControl(this.#control, this.#config.monitor.control_database);
         return;
       } catch (err) {
         this.#log.error("control database unavailable", {
@@ -658,17 +654,30 @@ export class Daemon {
       let tsync = performance.now();
       let syncMs = 0;
       let syncChanges = 0;
-      const installed = await isInstalled(db.sql);
+      // Only a schema install made (owned by superusers) is ever called: see schema_trust.sql.
+      const trust = await schemaTrust(db.sql, false);
+      const installed = trust.state === "installed";
+      db.installed = installed;
       // Said once per change (and at the first look), not at every sweep.
-      if (installed !== db.installed || db.measuredAt === 0 && !db.warnedInstall) {
-        db.warnedInstall = true;
-        if (!installed) {
+      if (trust.state !== db.trust) {
+        db.trust = trust.state;
+        if (trust.state === "untrusted") {
+          const fields = { database: db.name, owners: trust.owners, detail: trust.detail };
+          this.#log.error("untrusted postgres_monitor schema: never called, sweeps only", fields);
+          await this.#enforcer.logEvent({
+            kind: "tamper",
+            oid: null,
+            role: trust.owners[0] ?? "(unknown)",
+            reason: `untrusted postgres_monitor schema in database ${db.name}: ${trust.detail}`,
+          }).catch((err) =>
+            this.#log.warn("cannot record tampering", { error: errorMessage(err) })
+          );
+        } else if (!installed) {
           this.#log.warn(
             "postgres_monitor is not installed in this database: measured by sweeps only",
-            { database: db.name, hint: "run 'install' as a superuser" },
+            { database: db.name, hint: "run 'install' as a superuser", detail: trust.detail },
           );
         }
-        db.installed = installed;
       }
       // Trigger maintenance and the two halves of the measurement run at once, on the sweep
       // connections (one CPU each on the server), so 100k relations take about half as long.

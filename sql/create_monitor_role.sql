@@ -11,5 +11,11 @@ BEGIN
       'COMMENT ON ROLE %I IS %L', monitor, 'created by postgres_realtime_monitor install');
     RAISE NOTICE 'created role %', monitor;
   END IF;
+  -- The daemon sends its session settings at connect (lib/db/connect.ts), which outranks any
+  -- ALTER DATABASE ... SET by a database's owner. transaction_timeout (PostgreSQL 17+) cannot be
+  -- sent that way to older servers, so it is pinned here: a role setting outranks ALTER DATABASE.
+  IF pg_catalog.current_setting('server_version_num')::int >= 170000 THEN
+    EXECUTE pg_catalog.format('ALTER ROLE %I SET transaction_timeout = 0', monitor);
+  END IF;
 END
 $role$;

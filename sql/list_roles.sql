@@ -4,7 +4,7 @@ WITH RECURSIVE grp (groupname, member) AS (
   SELECT g.rolname::text, m.member
     FROM pg_catalog.pg_auth_members m
     JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
-   WHERE g.rolname = ANY (ARRAY(SELECT jsonb_array_elements_text($2::text::jsonb)))
+   WHERE g.rolname = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text($2::text::jsonb)))
   UNION
   SELECT grp.groupname, m.member
     FROM grp
@@ -16,9 +16,9 @@ SELECT r.oid::int8 AS oid,
        r.rolreplication AS replication,
        r.rolcanlogin AS can_login,
        r.rolname = SESSION_USER AS is_self,
-       coalesce(jsonb_agg(DISTINCT grp.groupname) FILTER (WHERE grp.groupname IS NOT NULL),
+       coalesce(pg_catalog.jsonb_agg(DISTINCT grp.groupname) FILTER (WHERE grp.groupname IS NOT NULL),
                 '[]'::jsonb) AS groups
   FROM pg_catalog.pg_roles r
   LEFT JOIN grp ON grp.member = r.oid
- WHERE r.rolname = ANY (ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb))) OR grp.member IS NOT NULL
+ WHERE r.rolname = ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb))) OR grp.member IS NOT NULL
  GROUP BY r.oid, r.rolname, r.rolsuper, r.rolreplication, r.rolcanlogin

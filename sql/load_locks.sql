@@ -10,7 +10,7 @@ SELECT l.roleid::int8 AS oid,
        l.prior_canlogin,
        r.oid IS NOT NULL AS role_exists,
        coalesce(r.rolcanlogin, false) AS can_login,
-       (SELECT count(*) FROM pg_catalog.pg_stat_activity a
+       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity a
          WHERE a.usesysid = l.roleid)::int AS sessions
   FROM postgres_monitor.role_lock l
   LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.roleid

@@ -19,4 +19,4 @@ SELECT c.oid::int8 AS relid,
   FROM pg_catalog.pg_class c
   LEFT JOIN (SELECT DISTINCT relation FROM busy) b ON b.relation = c.oid
  WHERE c.relkind IN ('r', 'm', 'S')
-   AND c.relowner IN (SELECT jsonb_array_elements_text($1::text::jsonb)::oid)
+   AND c.relowner IN (SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid)

@@ -5,7 +5,7 @@
 -- AccessExclusiveLock makes the statement fail after lock_timeout instead, and the daemon retries.
 WITH wanted AS (
   SELECT DISTINCT coalesce(i.indrelid, w.relid) AS relid
-    FROM (SELECT jsonb_array_elements_text($1::text::jsonb)::oid) AS w (relid)
+    FROM (SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid) AS w (relid)
     LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = w.relid
 )
 SELECT w.relid::int8 AS relid,

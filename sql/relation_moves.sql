@@ -8,7 +8,7 @@ SELECT x.relid::int8 AS relid,
        n.nspname::text AS schema,
        o.nspname::text AS old_schema,
        c.relname::text AS name
-  FROM jsonb_to_recordset($1::text::jsonb) AS x(relid oid, old_nsp oid)
+  FROM pg_catalog.jsonb_to_recordset($1::text::jsonb) AS x(relid oid, old_nsp oid)
   LEFT JOIN pg_catalog.pg_class c ON c.oid = x.relid
   LEFT JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
   LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

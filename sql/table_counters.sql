@@ -3,9 +3,9 @@
 -- reports its statistics, within about a second of commit), a TRUNCATE or rewrite (new
 -- relfilenode), a VACUUM that may have truncated it.
 SELECT c.oid::int8 AS relid,
-       concat_ws(':', s.n_tup_ins + s.n_tup_upd + s.n_tup_del, c.relfilenode,
+       pg_catalog.concat_ws(':', s.n_tup_ins + s.n_tup_upd + s.n_tup_del, c.relfilenode,
                  s.vacuum_count + s.autovacuum_count) AS signature
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
  WHERE c.relkind IN ('r', 'm')
-   AND c.relowner IN (SELECT jsonb_array_elements_text($1::text::jsonb)::oid)
+   AND c.relowner IN (SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid)

@@ -24,7 +24,12 @@ export interface AdminOptions {
   out: (line: string) => void;
 }
 
-function adminConnect(config: Config, opts: AdminOptions, database: string): Sql {
+function adminConnect(
+  config: Config,
+  opts: AdminOptions,
+  database: string,
+  settings: Record<string, string> = {},
+): Sql {
   const m = config.monitor;
   let target = {
     host: m.host,
@@ -49,7 +54,7 @@ function adminConnect(config: Config, opts: AdminOptions, database: string): Sql
   return connect(target, database, {
     max: 1,
     onNotice: (n) => opts.out(`  ${n.severity}: ${n.message}`),
-    settings: { client_min_messages: "warning" },
+    settings: { client_min_messages: "warning", ...settings },
   });
 }
 
@@ -67,8 +72,9 @@ async function runFile(
   opts: AdminOptions,
   database: string,
   files: SqlName[],
+  settings: Record<string, string>,
 ): Promise<Record<string, unknown>[]> {
-  const sql = adminConnect(config, opts, database);
+  const sql = adminConnect(config, opts, database, settings);
   try {
     return await sql.begin(async (tx) => {
       await tx.unsafe(
@@ -83,6 +89,17 @@ async function runFile(
         const results = Array.isArray(result[0]) ? result as unknown as unknown[][] : [result];
         last = (results.at(-1) ?? []) as Record<string, unknown>[];
       }
+      // Checked after the install, in its transaction: a schema of that name made by the
+      // database's owner (before, or racing us) fails here, and nothing of ours is left in it.
+      if (files.includes("install_database")) {
+        const [t] = await tx.unsafe(sqlFile("schema_trust"), [files.includes("install_control")]);
+        if (t?.state !== "installed") {
+          throw new Error(
+            `Cannot install in database '${database}': its postgres_monitor schema is not ` +
+              `trusted (${t?.detail}); a superuser must drop it, then run install again`,
+          );
+        }
+      }
       return last;
     });
   } finally {
@@ -90,13 +107,21 @@ async function runFile(
   }
 }
 
-async function requireSuperuser(admin: Sql) {
+/**
+ * Throws unless connected as a superuser; returns the session settings for the server's version
+ * that connect.ts cannot send to every version (transaction_timeout, PostgreSQL 17+), so that a
+ * database owner's ALTER DATABASE ... SET cannot end the install's transactions.
+ */
+async function requireSuperuser(admin: Sql): Promise<Record<string, string>> {
   const [row] = await admin.unsafe(
-    "SELECT current_user AS name, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+    "SELECT current_user AS name, rolsuper," +
+      " pg_catalog.current_setting('server_version_num')::int AS version" +
+      " FROM pg_catalog.pg_roles WHERE rolname = current_user",
   );
   if (!row?.rolsuper) {
     throw new Error(`'${row?.name}' is not a superuser: install and uninstall need one`);
   }
+  return Number(row.version) >= 170000 ? { transaction_timeout: "0" } : {};
 }
 
 /** Creates the monitoring role if missing and installs sql/ in every monitored database. */
@@ -104,19 +129,20 @@ export async function install(config: Config, opts: AdminOptions): Promise<void>
   const m = config.monitor;
   const admin = adminConnect(config, opts, m.control_database);
   let dbs: string[];
+  let settings: Record<string, string>;
   try {
-    await requireSuperuser(admin);
+    settings = await requireSuperuser(admin);
     dbs = await targetDatabases(config, admin, opts.template1 ?? true);
   } finally {
     await admin.end({ timeout: 2 });
   }
-  await runFile(config, opts, m.control_database, ["create_monitor_role"]);
+  await runFile(config, opts, m.control_database, ["create_monitor_role"], settings);
   for (const db of dbs) {
     const files: SqlName[] = db === m.control_database
       ? ["install_database", "install_control"]
       : ["install_database"];
     opts.out(`installing in database '${db}'`);
-    await runFile(config, opts, db, files);
+    await runFile(config, opts, db, files, settings);
   }
   opts.out(`installed in ${dbs.length} database(s) for role '${m.user}'`);
 }
@@ -126,8 +152,9 @@ export async function uninstall(config: Config, opts: AdminOptions): Promise<voi
   const m = config.monitor;
   const admin = adminConnect(config, opts, m.control_database);
   let dbs: string[];
+  let settings: Record<string, string>;
   try {
-    await requireSuperuser(admin);
+    settings = await requireSuperuser(admin);
     // Every database, not only the monitored ones: the set may have changed since install.
     dbs = await listDatabases(admin);
     dbs.push("template1");
@@ -138,11 +165,13 @@ export async function uninstall(config: Config, opts: AdminOptions): Promise<voi
     opts.out(`uninstalling from database '${db}'`);
     // Triggers in batches, each batch its own transaction (bounded lock count).
     for (;;) {
-      const [row] = await runFile(config, opts, db, ["uninstall_triggers"]);
+      const [row] = await runFile(config, opts, db, ["uninstall_triggers"], settings);
       if (!row || Number(row.dropped) === 0) break;
     }
-    await runFile(config, opts, db, ["uninstall"]);
+    await runFile(config, opts, db, ["uninstall"], settings);
   }
-  if (opts.dropRole) await runFile(config, opts, m.control_database, ["drop_monitor_role"]);
+  if (opts.dropRole) {
+    await runFile(config, opts, m.control_database, ["drop_monitor_role"], settings);
+  }
   opts.out(`uninstalled from ${dbs.length} database(s)`);
 }

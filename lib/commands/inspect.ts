@@ -10,6 +10,7 @@ import { sqlFile } from "../db/sql_files.ts";
 import { Enforcer, type LockRow } from "../enforce/enforcer.ts";
 import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
 import { listDatabases, listRoles, measureOwners } from "../measure/catalog.ts";
+import { requireTrustedControl } from "../measure/schema_trust.ts";
 import { UsageCache } from "../measure/usage_cache.ts";
 import { LOCKS_CHANGED } from "../watch/payload.ts";
 import {
@@ -134,6 +135,7 @@ export async function status(
   const target = await targetFromConfig(config.monitor);
   const control = connect(target, config.monitor.control_database, { max: 1 });
   try {
+    await requireTrustedControl(control, config.monitor.control_database);
     const { limits, cache, locks, missing, failed } = await measureAll(config, target, control);
     const rows = [...limits.values()].map((l): StatusRow => {
       const usage = cache.usage(l.role.oid);
@@ -262,6 +264,7 @@ export async function unlock(
   const target = await targetFromConfig(config.monitor);
   const control = connect(target, config.monitor.control_database, { max: 1 });
   try {
+    await requireTrustedControl(control, config.monitor.control_database);
     const [found] = await control.unsafe(
       "SELECT oid::int8 AS oid FROM pg_catalog.pg_roles WHERE rolname = $1",
       [role],

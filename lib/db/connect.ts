@@ -48,6 +48,37 @@ export interface ConnectOptions {
 }
 
 /**
+ * Session settings sent in the startup packet of EVERY connection. A startup parameter outranks
+ * ALTER DATABASE ... SET (which the owner of a database, perhaps a tenant, may run) and
+ * ALTER ROLE ... SET, so a tenant can neither slip its schemas into our search path nor make our
+ * sessions read-only, time out, or print dates postgres.js cannot parse. search_path holds only
+ * pg_catalog (and pg_temp last, which is never searched for functions or operators): the daemon's
+ * SQL schema-qualifies every function call, and its operators (=, <>, ||, ...) rely on this path.
+ * `settings` of a pool (lock_timeout, statement_timeout) override these defaults.
+ */
+export const SESSION_SETTINGS: Readonly<Record<string, string>> = {
+  search_path: "pg_catalog, pg_temp",
+  default_transaction_read_only: "off",
+  default_transaction_isolation: "read committed",
+  default_transaction_deferrable: "off",
+  statement_timeout: "0",
+  lock_timeout: "0",
+  idle_in_transaction_session_timeout: "0",
+  idle_session_timeout: "0",
+  // postgres.js parses dates with new Date(), numbers and bytea from their default text forms.
+  DateStyle: "ISO, MDY",
+  IntervalStyle: "postgres",
+  TimeZone: "UTC",
+  extra_float_digits: "1",
+  bytea_output: "hex",
+  standard_conforming_strings: "on",
+  row_security: "on",
+  transform_null_equals: "off",
+  array_nulls: "on",
+  quote_all_identifiers: "off",
+};
+
+/**
  * postgres.js options with every default given explicitly: postgres.js falls back to a `PG*`
  * environment variable for each one left out, which would need (and leak) env permissions.
  */
@@ -80,6 +111,7 @@ function clientOptions(
     onclose: options.onClose,
     onnotify: options.onNotify,
     connection: {
+      ...SESSION_SETTINGS,
       application_name: options.applicationName ?? target.applicationName,
       ...options.settings,
     },

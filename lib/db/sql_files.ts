@@ -25,6 +25,7 @@ import measureRelations from "../../sql/measure_relations.sql" with { type: "tex
 import notifyQueue from "../../sql/notify_queue.sql" with { type: "text" };
 import oldestTransactions from "../../sql/oldest_transactions.sql" with { type: "text" };
 import relationMoves from "../../sql/relation_moves.sql" with { type: "text" };
+import schemaTrust from "../../sql/schema_trust.sql" with { type: "text" };
 import tableCounters from "../../sql/table_counters.sql" with { type: "text" };
 import uninstall from "../../sql/uninstall.sql" with { type: "text" };
 import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "text" };
@@ -51,6 +52,7 @@ const FILES = {
   notify_queue: notifyQueue,
   oldest_transactions: oldestTransactions,
   relation_moves: relationMoves,
+  schema_trust: schemaTrust,
   table_counters: tableCounters,
   uninstall: uninstall,
   uninstall_triggers: uninstallTriggers,

@@ -123,7 +123,7 @@ export class Enforcer {
     await this.#sql.unsafe(
       `INSERT INTO postgres_monitor.event_log
          (roleid, rolname, event, usage_bytes, soft_limit, hard_limit, detail)
-       VALUES ($1, $2, $3, $4, $5, $6, jsonb_build_object('reason', $7::text))`,
+       VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.jsonb_build_object('reason', $7::text))`,
       [d.oid, d.role, d.kind, d.usage ?? null, d.soft ?? null, d.hard ?? null, d.reason],
     );
   }

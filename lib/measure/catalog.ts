@@ -125,14 +125,6 @@ export async function measureRelations(
   }));
 }
 
-/** True when sql/install_database.sql has been applied to the connected database. */
-export async function isInstalled(sql: Sql): Promise<boolean> {
-  const [row] = await sql.unsafe(
-    "SELECT pg_catalog.to_regprocedure('postgres_monitor.sync_triggers(oid[], integer)') IS NOT NULL AS ok",
-  );
-  return Boolean(row?.ok);
-}
-
 /** One change made by postgres_monitor.sync_triggers. */
 export interface TriggerChange {
   /** Table oid. */
@@ -158,7 +150,7 @@ export async function syncTriggers(sql: Sql, owners: readonly number[]): Promise
     const rows = await sql.unsafe(
       `SELECT relid::int8 AS relid, relation, action, detail
          FROM postgres_monitor.sync_triggers(
-                ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::oid), $2)`,
+                ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid), $2)`,
       [JSON.stringify(owners), SYNC_BATCH],
     );
     const batch = rows.map((r) => ({
@@ -185,7 +177,8 @@ export async function activeWrites(
 ): Promise<number[]> {
   const rows = await sql.unsafe(
     `SELECT relid::int8 AS relid FROM postgres_monitor.active_writes(
-       ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::oid), make_interval(secs => $2))`,
+       ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid),
+       pg_catalog.make_interval(secs => $2))`,
     [JSON.stringify(owners), minAgeMs / 1000],
   );
   return rows.map((r) => Number(r.relid));
