@@ -192,11 +192,26 @@ export class DatabaseScope {
       await databaseStates(this.#control, owners, options.listed),
       options,
     );
-    for (const d of plan.regrant) await this.#regrant(d);
+    for (const d of plan.regrant) {
+      await this.#regrant(d).catch((err) =>
+        this.#log.error("cannot grant CONNECT back; run 'install' again", {
+          database: d.name,
+          error: errorMessage(err),
+        })
+      );
+    }
     for (const u of plan.unreachable) {
       if (u.ownerLimited) {
-        const [row] = await this.#control.unsafe(sqlFile("database_size"), [u.oid]);
-        u.bytes = Number(row?.bytes ?? 0);
+        try {
+          const [row] = await this.#control.unsafe(sqlFile("database_size"), [u.oid]);
+          u.bytes = Number(row?.bytes ?? 0);
+        } catch (err) {
+          // Left out of the plan's charges: what was last measured there stays.
+          this.#log.error("cannot read the size of a database; run 'install' again", {
+            database: u.name,
+            error: errorMessage(err),
+          });
+        }
       }
       if (this.#reported.get(u.name) === u.reason) continue;
       this.#reported.set(u.name, u.reason);

@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { type DatabaseState, planDatabases } from "../../lib/watch/databases.ts";
+
+function db(name: string, extra: Partial<DatabaseState> = {}): DatabaseState {
+  return {
+    name,
+    oid: 1,
+    owner: 10,
+    ownerName: "owner",
+    ownerLimited: false,
+    active: true,
+    allowConnections: true,
+    connectionLimit: -1,
+    canConnect: true,
+    ...extra,
+  };
+}
+
+Deno.test("planDatabases() gives no connection to a database where no limited role owns anything", () => {
+  const plan = planDatabases([db("a"), db("b", { active: false })], {
+    listed: null,
+    cap: 10,
+    current: new Set(),
+  });
+  assert.deepEqual(plan.watched, ["a"]);
+  assert.equal(plan.idle, 1);
+});
+
+Deno.test("planDatabases() watches at most cap databases, those already watched first, the rest by sweeps", () => {
+  const plan = planDatabases([db("a"), db("b"), db("c"), db("d")], {
+    listed: null,
+    cap: 2,
+    current: new Set(["c"]),
+  });
+  assert.deepEqual(plan.watched, ["c", "a"]);
+  assert.deepEqual(plan.sweepOnly, ["b", "d"]);
+});
+
+Deno.test("planDatabases() watches every listed database whatever the cap", () => {
+  const plan = planDatabases([db("a", { active: false }), db("b")], {
+    listed: ["a", "b"],
+    cap: 0,
+    current: new Set(),
+  });
+  assert.deepEqual(plan.watched, ["a", "b"]);
+  assert.deepEqual(plan.sweepOnly, []);
+});
+
+Deno.test("planDatabases() judges from outside a database nobody can enter, and regrants a revoked CONNECT", () => {
+  const plan = planDatabases([
+    db("shut", { allowConnections: false }),
+    db("full", { connectionLimit: 0 }),
+    db("revoked", { canConnect: false }),
+  ], { listed: null, cap: 10, current: new Set() });
+  assert.deepEqual(plan.unreachable.map((u) => [u.name, u.reason]), [
+    ["shut", "ALLOW_CONNECTIONS is false"],
+    ["full", "CONNECTION LIMIT is 0"],
+  ]);
+  assert.deepEqual(plan.regrant.map((d) => d.name), ["revoked"]);
+  assert.deepEqual(plan.watched, ["revoked"]);
+});
