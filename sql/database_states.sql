@@ -2,9 +2,15 @@
 -- databases except templates owned by a superuser (template0, template1), or only the listed
 -- ones ($2, a JSON array, or NULL for all). For each: its owner, whether a limited role ($1, a JSON
 -- array of oids) owns anything in it (pg_shdepend is a shared catalog: readable from here without
--- connecting), and whether the monitoring role could connect to it.
+-- connecting), whether the monitoring role could connect to it, and how many sessions of other
+-- roles it has (against its CONNECTION LIMIT).
 WITH owners AS (
   SELECT jsonb_array_elements_text($1::text::jsonb)::oid AS oid
+), others AS (
+  SELECT a.datid, count(*)::int4 AS n
+    FROM pg_catalog.pg_stat_activity a
+   WHERE a.usename IS DISTINCT FROM current_user AND a.datid IS NOT NULL
+   GROUP BY a.datid
 ), listed AS (
   SELECT jsonb_array_elements_text($2::text::jsonb) AS datname
 )
@@ -22,9 +28,11 @@ SELECT d.datname,
        ) AS active,
        d.datallowconn AS allow_connections,
        d.datconnlimit::int4 AS connection_limit,
-       pg_catalog.has_database_privilege(d.oid, 'CONNECT') AS can_connect
+       pg_catalog.has_database_privilege(d.oid, 'CONNECT') AS can_connect,
+       coalesce(x.n, 0) AS other_sessions
   FROM pg_catalog.pg_database d
   LEFT JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
+  LEFT JOIN others x ON x.datid = d.oid
  WHERE NOT (d.datistemplate AND coalesce(r.rolsuper, false))
    AND ($2::text IS NULL OR d.datname IN (SELECT l.datname FROM listed l))
  ORDER BY d.datname

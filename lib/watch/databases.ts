@@ -40,7 +40,12 @@ export interface DatabaseState {
   connectionLimit: number;
   /** The monitoring role has CONNECT on it. */
   canConnect: boolean;
+  /** Sessions of other roles connected to it. */
+  otherSessions: number;
 }
+
+/** Connections the daemon keeps to a watched database: two pools of 2 and one LISTEN. */
+export const CONNECTIONS_PER_DATABASE = 5;
 
 /** A database the daemon cannot enter, with what it is judged on. */
 export interface Unreachable extends DatabaseState {
@@ -94,13 +99,21 @@ export async function databaseStates(
     allowConnections: Boolean(r.allow_connections),
     connectionLimit: Number(r.connection_limit),
     canConnect: Boolean(r.can_connect),
+    otherSessions: Number(r.other_sessions),
   }));
 }
 
-/** Why nobody (but a superuser, for the limit) can connect to a database, or undefined. */
+/**
+ * Why the daemon cannot enter a database, or undefined: nobody may connect, or its CONNECTION
+ * LIMIT (which binds every role but superusers) leaves no room for the daemon's connections
+ * besides the other sessions there.
+ */
 export function unreachableReason(d: DatabaseState): string | undefined {
   if (!d.allowConnections) return "ALLOW_CONNECTIONS is false";
   if (d.connectionLimit === 0) return "CONNECTION LIMIT is 0";
+  if (d.connectionLimit > 0 && d.otherSessions + CONNECTIONS_PER_DATABASE > d.connectionLimit) {
+    return `CONNECTION LIMIT ${d.connectionLimit} leaves no room for the monitoring role`;
+  }
   return undefined;
 }
 

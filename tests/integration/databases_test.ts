@@ -160,6 +160,52 @@ Deno.test("databases set to ALLOW_CONNECTIONS false, CONNECTION LIMIT 0 or IS_TE
   });
 });
 
+Deno.test("a database whose CONNECTION LIMIT its owner's sessions fill is judged by its size, then measured from inside once there is room", async () => {
+  await withFixture({}, async (f) => {
+    const tenant = await f.createRole(`crowd_${f.id}`, "LOGIN CREATEDB");
+    const db = `crowddb_${f.id}`;
+    const held: Sql[] = [];
+    try {
+      const sql = f.as(tenant);
+      await sql.unsafe(`CREATE DATABASE "${db}" TEMPLATE template0`);
+      const inner = f.as(tenant, db);
+      await inner.unsafe("CREATE TABLE big (x text)");
+      await fill(inner, "big", 3072);
+      await sql.unsafe(`ALTER DATABASE "${db}" CONNECTION LIMIT 6`);
+      // Five of the six slots taken: no room for the daemon's connections.
+      for (let i = 0; i < 4; i++) {
+        const c = f.as(tenant, db);
+        await c.unsafe("SELECT 1");
+        held.push(c);
+      }
+      await f.writeConfig([small(tenant)], everyDatabase(f.monitor));
+      const d = await f.startDaemon();
+      await f.waitLocked(tenant);
+      const reasons = await tamperReasons(f.admin, tenant);
+      assert.ok(
+        reasons.some((r) =>
+          r.includes(`database ${db} (owner ${tenant})`) &&
+          r.includes("CONNECTION LIMIT 6 leaves no room for the monitoring role")
+        ),
+        reasons.join("\n"),
+      );
+      // The lock ended the tenant's sessions: the daemon gets in and measures table by table.
+      await d.waitForLog((l) => l.msg === "database can be entered again" && l.database === db, {
+        what: "the database entered again",
+      });
+      const [row] = await f.admin.unsafe("SELECT pg_database_size($1::text)::int8 AS n", [db]);
+      await waitFor(async () => {
+        const usage = await f.metricUsage(tenant);
+        return usage > 2 * MiB && usage < Number(row!.n);
+      }, { what: "usage measured from inside" });
+      assert.ok(!(await f.canLogin(tenant)), "still locked");
+    } finally {
+      for (const c of held) await c.end({ timeout: 1 }).catch(() => {});
+      await dropDatabases([db]);
+    }
+  });
+});
+
 Deno.test("200 databases of a tenant do not multiply the daemon's connections, and limits are still enforced", async () => {
   await withFixture({}, async (f) => {
     const other = await f.createRole(`other_${f.id}`, "LOGIN", { schema: true });

@@ -12,6 +12,7 @@ function db(name: string, extra: Partial<DatabaseState> = {}): DatabaseState {
     allowConnections: true,
     connectionLimit: -1,
     canConnect: true,
+    otherSessions: 0,
     ...extra,
   };
 }
@@ -51,11 +52,14 @@ Deno.test("planDatabases() judges from outside a database nobody can enter, and 
     db("shut", { allowConnections: false }),
     db("full", { connectionLimit: 0 }),
     db("revoked", { canConnect: false }),
+    db("busy", { connectionLimit: 6, otherSessions: 2 }),
+    db("roomy", { connectionLimit: 6, otherSessions: 1 }),
   ], { listed: null, cap: 10, current: new Set() });
   assert.deepEqual(plan.unreachable.map((u) => [u.name, u.reason]), [
     ["shut", "ALLOW_CONNECTIONS is false"],
     ["full", "CONNECTION LIMIT is 0"],
+    ["busy", "CONNECTION LIMIT 6 leaves no room for the monitoring role"],
   ]);
   assert.deepEqual(plan.regrant.map((d) => d.name), ["revoked"]);
-  assert.deepEqual(plan.watched, ["revoked"]);
+  assert.deepEqual(plan.watched, ["revoked", "roomy"]);
 });
