@@ -160,6 +160,31 @@ Deno.test("databases set to ALLOW_CONNECTIONS false, CONNECTION LIMIT 0 or IS_TE
   });
 });
 
+Deno.test("a database a limited role starts using is watched within seconds, not at the next sweep", async () => {
+  await withFixture({}, async (f) => {
+    const tenant = await f.createRole(`newdb_${f.id}`, "LOGIN CREATEDB");
+    const db = `newdb_${f.id}`;
+    // No sweep for an hour: only the between-sweeps check can find the new database.
+    await f.writeConfig([small(tenant)], everyDatabase(f.monitor, { sweep_interval: 3600 }));
+    const d = await f.startDaemon();
+    try {
+      await f.as(tenant).unsafe(`CREATE DATABASE "${db}" TEMPLATE template0`);
+      const t0 = performance.now();
+      await f.as(tenant, db).begin(async (tx) => {
+        await tx.unsafe("CREATE TABLE big (x text)");
+        await fill(tx, "big", 3072);
+      });
+      await d.waitForLog((l) => l.msg === "listening" && l.database === db, {
+        what: "LISTEN in the new database",
+      });
+      await f.waitLocked(tenant);
+      assert.ok(performance.now() - t0 < 8000, `locked after ${performance.now() - t0} ms`);
+    } finally {
+      await dropDatabases([db]);
+    }
+  });
+});
+
 Deno.test("a database whose CONNECTION LIMIT its owner's sessions fill is judged by its size, then measured from inside once there is room", async () => {
   await withFixture({}, async (f) => {
     const tenant = await f.createRole(`crowd_${f.id}`, "LOGIN CREATEDB");
