@@ -29,7 +29,7 @@ import {
   syncTriggers,
   tableCounters,
 } from "./measure/catalog.ts";
-import { measureOnce } from "./measure/sweep_only.ts";
+import { measureSweepOnly } from "./measure/sweep_only.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
@@ -38,7 +38,7 @@ import { type Health, type MetricsServer, serveMetrics } from "./report/http.ts"
 import { alertFromEvent, endpointsFromConfig, eventsSince, lastEventId } from "./report/outbox.ts";
 import { Syslog } from "./report/syslog.ts";
 import { VERSION } from "./version.ts";
-import { type DatabasePlan, DatabaseScope, type PlanOptions } from "./watch/databases.ts";
+import { applyPlan, DatabaseScope, planMetrics, type PlanOptions } from "./watch/databases.ts";
 import { Listener } from "./watch/listener.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -577,7 +577,7 @@ export class Daemon {
       await db.sweepSql.end({ timeout: 2 }).catch(() => {});
       this.#log.info("database no longer watched", { database: name });
     }
-    this.#applyPlan(plan);
+    for (const oid of applyPlan(this.#cache, plan)) this.#dirty.add(oid);
     // Manual unlocks are announced on the control database ("c:locks"). When it is monitored, its
     // listener hears them; otherwise a listener of its own does (one, not two: every listener
     // costs each notifying commit a signal).
@@ -605,28 +605,6 @@ export class Daemon {
     };
   }
 
-  /**
-   * Usage follows the plan: a database where no limited role owns anything counts 0 (or is
-   * gone); one nobody can enter counts its whole size for its limited owner, otherwise what was
-   * last measured there stays.
-   */
-  #applyPlan(plan: DatabasePlan) {
-    const kept = new Set([
-      ...plan.watched,
-      ...plan.sweepOnly,
-      ...plan.unreachable.map((u) => u.name),
-    ]);
-    for (const name of this.#cache.databases()) {
-      if (kept.has(name)) continue;
-      for (const oid of this.#cache.dropDatabase(name)) this.#dirty.add(oid);
-    }
-    for (const u of plan.unreachable) {
-      if (u.bytes === undefined) continue;
-      const whole = [{ relid: 0, owner: u.owner, bytes: u.bytes }];
-      for (const oid of this.#cache.replaceDatabase(u.name, whole)) this.#dirty.add(oid);
-    }
-  }
-
   /** Between sweeps: a sweep as soon as the set of databases that need connections changes. */
   async #checkDatabases() {
     if (this.#checkingDbs || this.#stopped) return;
@@ -648,13 +626,9 @@ export class Daemon {
       lock_timeout: `${this.#config.monitor.measure_lock_timeout_ms}ms`,
       statement_timeout: "300s",
     };
-    for (const name of this.#sweepOnly) {
-      try {
-        const { sizes, busy } = await measureOnce(this.#target, name, owners, settings);
-        for (const oid of this.#cache.replaceDatabase(name, sizes, busy)) this.#dirty.add(oid);
-      } catch (err) {
-        this.#log.error("cannot measure database", { database: name, error: errorMessage(err) });
-      }
+    const opts = { owners, settings, cache: this.#cache, log: this.#log };
+    for (const oid of await measureSweepOnly(this.#target, this.#sweepOnly, opts)) {
+      this.#dirty.add(oid);
     }
   }
 
@@ -1342,7 +1316,7 @@ export class Daemon {
         name: db.name,
         up: db.listener.connected,
       })),
-      databaseStates: this.#databaseStates(),
+      databaseStates: this.#scope?.last && planMetrics(this.#scope.last),
       detectionLag: this.#lag,
       alerts: this.#alerts?.stats().map((e) => ({
         endpoint: e.endpoint,
@@ -1353,18 +1327,6 @@ export class Daemon {
         circuitOpen: e.circuitOpen,
       })),
     });
-  }
-
-  #databaseStates() {
-    const plan = this.#scope?.last;
-    if (!plan) return undefined;
-    return {
-      watched: plan.watched.length,
-      sweep_only: plan.sweepOnly.length,
-      unreachable: plan.unreachable.length,
-      idle: plan.idle,
-      unreachableDatabases: plan.unreachable.map((u) => ({ name: u.name, owner: u.ownerName })),
-    };
   }
 
   async #writeMetrics() {

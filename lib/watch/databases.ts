@@ -18,6 +18,7 @@
  */
 import type { Sql } from "../db/connect.ts";
 import { sqlFile } from "../db/sql_files.ts";
+import type { UsageCache } from "../measure/usage_cache.ts";
 import { errorMessage, type Logger } from "../report/log.ts";
 
 /** One database as sql/database_states.sql sees it. */
@@ -150,6 +151,41 @@ export function planDatabases(
   plan.watched = ordered.slice(0, options.cap).map((d) => d.name);
   plan.sweepOnly = ordered.slice(options.cap).map((d) => d.name);
   return plan;
+}
+
+/**
+ * Makes usage follow the plan: a database where no limited role owns anything counts 0 (or is
+ * gone); one nobody can enter counts its whole size (a pseudo-relation 0) for its limited owner,
+ * otherwise what was last measured there stays. Returns the owners whose total changed.
+ */
+export function applyPlan(cache: UsageCache, plan: DatabasePlan): Set<number> {
+  const changed = new Set<number>();
+  const kept = new Set([
+    ...plan.watched,
+    ...plan.sweepOnly,
+    ...plan.unreachable.map((u) => u.name),
+  ]);
+  for (const name of cache.databases()) {
+    if (kept.has(name)) continue;
+    for (const oid of cache.dropDatabase(name)) changed.add(oid);
+  }
+  for (const u of plan.unreachable) {
+    if (u.bytes === undefined) continue;
+    const whole = [{ relid: 0, owner: u.owner, bytes: u.bytes }];
+    for (const oid of cache.replaceDatabase(u.name, whole)) changed.add(oid);
+  }
+  return changed;
+}
+
+/** Database counts by state and the unreachable databases, for the metrics. */
+export function planMetrics(plan: DatabasePlan) {
+  return {
+    watched: plan.watched.length,
+    sweep_only: plan.sweepOnly.length,
+    unreachable: plan.unreachable.length,
+    idle: plan.idle,
+    unreachableDatabases: plan.unreachable.map((u) => ({ name: u.name, owner: u.ownerName })),
+  };
 }
 
 /** A tampering report, recorded as a 'tamper' event. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type DatabaseState, planDatabases } from "../../lib/watch/databases.ts";
+import { UsageCache } from "../../lib/measure/usage_cache.ts";
+import { applyPlan, type DatabaseState, planDatabases } from "../../lib/watch/databases.ts";
 
 function db(name: string, extra: Partial<DatabaseState> = {}): DatabaseState {
   return {
@@ -62,4 +63,23 @@ Deno.test("planDatabases() judges from outside a database nobody can enter, and 
   ]);
   assert.deepEqual(plan.regrant.map((d) => d.name), ["revoked"]);
   assert.deepEqual(plan.watched, ["revoked", "roomy"]);
+});
+
+Deno.test("applyPlan() charges an unreachable database's size to its limited owner and forgets idle ones", () => {
+  const cache = new UsageCache();
+  cache.replaceDatabase("shut", [{ relid: 5, owner: 10, bytes: 100 }]);
+  cache.replaceDatabase("idle", [{ relid: 6, owner: 20, bytes: 50 }]);
+  cache.replaceDatabase("other", [{ relid: 7, owner: 30, bytes: 70 }]);
+  const plan = planDatabases([
+    db("shut", { allowConnections: false }),
+    db("other", { allowConnections: false, owner: 99 }),
+    db("idle", { active: false }),
+  ], { listed: null, cap: 10, current: new Set() });
+  plan.unreachable[0]!.bytes = 8000;
+  const changed = applyPlan(cache, plan);
+  assert.deepEqual([...changed].sort(), [10, 20]);
+  assert.equal(cache.usage(10), 8000);
+  assert.equal(cache.usage(20), 0);
+  // The owner of "other" is not limited: what limited roles own there keeps its last size.
+  assert.equal(cache.usage(30), 70);
 });
