@@ -6,13 +6,15 @@
  *   measuring pools, up to `max_watched_databases`; past that, measured at every sweep through
  *   one short-lived connection;
  * - one whose owner revoked CONNECT gets it back (postgres_monitor.grant_connect);
- * - one nobody can enter (ALLOW_CONNECTIONS false, CONNECTION LIMIT 0) is reported and judged from
- *   outside: its pg_database_size is charged to its owner when the owner is limited.
+ * - one the daemon cannot enter (ALLOW_CONNECTIONS false, a CONNECTION LIMIT with no room left) is
+ *   reported and judged from outside: its pg_database_size is charged to its owner when the
+ *   owner is limited.
  *
- * Connections to PostgreSQL stay within 4 + 5 x W, W = watched databases (at most
- * max_watched_databases when `databases` is null, else the listed ones): the control pool (2), the
- * control LISTEN (1, only while the control database is not watched), one short-lived sweep-only
- * connection (1), and per watched database two pools of 2 and one LISTEN (5).
+ * Connections to PostgreSQL stay within 5 + 5 x W, W = watched databases (at most
+ * max_watched_databases when `databases` is null, else the listed ones): the control pool (2),
+ * the leader lock (1), the control LISTEN (1, only while the control database is not watched),
+ * one short-lived sweep-only connection (1), and per watched database two pools of 2 and one
+ * LISTEN (5). Idle databases cost nothing, however many a tenant creates.
  *
  * @module
  */
