@@ -120,6 +120,12 @@ export function unreachableReason(d: DatabaseState): string | undefined {
   return undefined;
 }
 
+/** pg_database_size of a database the monitoring role cannot enter (sql/database_size.sql). */
+export async function databaseSize(control: Sql, oid: number): Promise<number> {
+  const [row] = await control.unsafe(sqlFile("database_size"), [oid]);
+  return Number(row?.bytes ?? 0);
+}
+
 /** Decides which databases get connections; pure. */
 export function planDatabases(
   states: readonly DatabaseState[],
@@ -254,8 +260,7 @@ export class DatabaseScope {
     for (const u of plan.unreachable) {
       if (u.ownerLimited) {
         try {
-          const [row] = await this.#control.unsafe(sqlFile("database_size"), [u.oid]);
-          u.bytes = Number(row?.bytes ?? 0);
+          u.bytes = await databaseSize(this.#control, u.oid);
         } catch (err) {
           // Left out of the plan's charges: what was last measured there stays.
           this.#log.error("cannot read the size of a database; run 'install' again", {

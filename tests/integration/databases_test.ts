@@ -154,6 +154,18 @@ Deno.test("databases set to ALLOW_CONNECTIONS false, CONNECTION LIMIT 0 or IS_TE
           `postgres_monitor_database_unreachable\\{database="shutdb_${f.id}",owner="shut_${f.id}"\\} 1`,
         ),
       );
+      // `status` sees them the same way: nothing it could not measure, the same usage.
+      const st = await f.cli(["status", "--json"]);
+      assert.equal(st.code, 0, st.stdout + st.stderr);
+      const out = JSON.parse(st.stdout) as {
+        failed: string[];
+        rows: { role: string; usage_bytes: number }[];
+      };
+      assert.deepEqual(out.failed, []);
+      for (const c of cases.filter((c) => c.reason !== undefined)) {
+        const row = out.rows.find((r) => r.role === c.role);
+        assert.equal(row?.usage_bytes, sizes.get(c.db), `${c.key}: status charges the size`);
+      }
     } finally {
       await dropDatabases(cases.map((c) => c.db));
     }
