@@ -20,7 +20,6 @@ import {
 import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
 import {
   activeWrites,
-  listDatabases,
   listRoles,
   measureOwners,
   measureRelations,
@@ -30,6 +29,7 @@ import {
   tableCounters,
 } from "./measure/catalog.ts";
 import { requireTrustedControl, schemaTrust } from "./measure/schema_trust.ts";
+import { measureSweepOnly } from "./measure/sweep_only.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
@@ -38,6 +38,7 @@ import { type Health, type MetricsServer, serveMetrics } from "./report/http.ts"
 import { alertFromEvent, endpointsFromConfig, eventsSince, lastEventId } from "./report/outbox.ts";
 import { Syslog } from "./report/syslog.ts";
 import { VERSION } from "./version.ts";
+import { applyPlan, DatabaseScope, planMetrics, type PlanOptions } from "./watch/databases.ts";
 import { Listener } from "./watch/listener.ts";
 import { PendingRelations } from "./watch/pending.ts";
 import { parsePayload } from "./watch/payload.ts";
@@ -78,6 +79,9 @@ const FLUSH_INTERVAL_MS = 50;
 
 /** Write rate (bytes/s) assumed when spacing re-measurements by headroom: above this machine's. */
 const MAX_WRITE_RATE = 512 * 1024 * 1024;
+
+/** Between sweeps, how often one catalog query checks which databases need connections. */
+const DATABASE_CHECK_MS = 2000;
 
 /** Retry delay for a decision that could not be carried out. */
 const RETRY_MS = 1000;
@@ -154,6 +158,12 @@ export class Daemon {
   #enforcer!: Enforcer;
   #syslog?: Syslog;
   #dbs = new Map<string, Database>();
+  /** Which databases get connections (lib/watch/databases.ts). */
+  #scope!: DatabaseScope;
+  /** Past max_watched_databases: measured by sweeps through a short-lived connection. */
+  #sweepOnly: string[] = [];
+  #dbCheckTimer?: Timer;
+  #checkingDbs = false;
   #controlListener?: Listener;
   #cache = new UsageCache();
   #limits = new Map<number, EffectiveLimit>();
@@ -231,6 +241,11 @@ export class Daemon {
     }
     this.#control = connect(this.#target, m.control_database, { max: 2 });
     this.#enforcer = new Enforcer(this.#control, { dryRun: this.#dryRun });
+    this.#scope = new DatabaseScope({
+      control: this.#control,
+      log: this.#log,
+      onTamper: (t) => this.#enforcer.logEvent({ kind: "tamper", ...t }),
+    });
     this.#log.info("starting", {
       version: VERSION,
       config_dir: this.#configDir,
@@ -255,6 +270,10 @@ export class Daemon {
     this.#scheduleSweep();
     this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
     this.#startWatchers();
+    this.#dbCheckTimer = setInterval(
+      () => this.#detach("check databases", this.#checkDatabases()),
+      DATABASE_CHECK_MS,
+    );
     // Alert queues, connections and the NOTIFY queue change between sweeps: keep the textfile at
     // most 10 s old.
     this.#metricsTick = setInterval(() => {
@@ -514,7 +533,11 @@ export class Daemon {
     const owners = [...this.#limits.keys()];
     await phase(
       "measure",
-      () => Promise.all([...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners))),
+      () =>
+        Promise.all([
+          ...[...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners)),
+          this.#measureSweepOnly(owners),
+        ]),
     );
     await phase("locks", () => this.#reconcileLocks());
     this.#locksKnown = true;
@@ -564,19 +587,21 @@ export class Daemon {
 
   async #refreshDatabases() {
     const m = this.#config.monitor;
-    const wanted = m.databases ?? await listDatabases(this.#control);
+    const plan = await this.#scope.refresh([...this.#limits.keys()], this.#planOptions());
+    const wanted = plan.watched;
+    this.#sweepOnly = plan.sweepOnly;
     for (const name of wanted) {
       if (!this.#dbs.has(name)) this.#addDatabase(name);
     }
     for (const [name, db] of this.#dbs) {
       if (wanted.includes(name)) continue;
       this.#dbs.delete(name);
-      for (const oid of this.#cache.dropDatabase(name)) this.#dirty.add(oid);
       await db.listener.stop();
       await db.sql.end({ timeout: 2 }).catch(() => {});
       await db.sweepSql.end({ timeout: 2 }).catch(() => {});
-      this.#log.info("database no longer monitored", { database: name });
+      this.#log.info("database no longer watched", { database: name });
     }
+    for (const oid of applyPlan(this.#cache, plan)) this.#dirty.add(oid);
     // Manual unlocks are announced on the control database ("c:locks"). When it is monitored, its
     // listener hears them; otherwise a listener of its own does (one, not two: every listener
     // costs each notifying commit a signal).
@@ -592,6 +617,42 @@ export class Daemon {
     } else if (!needControl && this.#controlListener) {
       await this.#controlListener.stop(1);
       this.#controlListener = undefined;
+    }
+  }
+
+  #planOptions(): PlanOptions {
+    const m = this.#config.monitor;
+    return {
+      listed: m.databases,
+      cap: m.max_watched_databases,
+      current: new Set(this.#dbs.keys()),
+    };
+  }
+
+  /** Between sweeps: a sweep as soon as the set of databases that need connections changes. */
+  async #checkDatabases() {
+    if (this.#checkingDbs || this.#stopped) return;
+    this.#checkingDbs = true;
+    try {
+      if (await this.#scope.changed([...this.#limits.keys()], this.#planOptions())) {
+        await this.sweep("databases changed");
+      }
+    } catch (err) {
+      this.#log.debug("cannot check databases", { error: errorMessage(err) });
+    } finally {
+      this.#checkingDbs = false;
+    }
+  }
+
+  /** Databases past max_watched_databases, one short-lived connection at a time. */
+  async #measureSweepOnly(owners: number[]) {
+    const settings = {
+      lock_timeout: `${this.#config.monitor.measure_lock_timeout_ms}ms`,
+      statement_timeout: "300s",
+    };
+    const opts = { owners, settings, cache: this.#cache, log: this.#log };
+    for (const oid of await measureSweepOnly(this.#target, this.#sweepOnly, opts)) {
+      this.#dirty.add(oid);
     }
   }
 
@@ -1331,6 +1392,7 @@ export class Daemon {
         name: db.name,
         up: db.listener.connected,
       })),
+      databaseStates: this.#scope?.last && planMetrics(this.#scope.last),
       detectionLag: this.#lag,
       notifyQueue: this.#notifyQueue.last,
       alerts: this.#alerts?.stats().map((e) => ({
@@ -1394,6 +1456,7 @@ export class Daemon {
     clearInterval(this.#metricsTick);
     clearInterval(this.#lockTimer);
     clearInterval(this.#pollTimer);
+    clearInterval(this.#dbCheckTimer);
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);

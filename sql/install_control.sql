@@ -234,6 +234,30 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
    LIMIT least(greatest(coalesce(n, 0), 0), 100)
 $$;
 
+-- A database whose owner revoked CONNECT (from PUBLIC, or from us) would hide what limited roles
+-- store there: the daemon calls this to give itself CONNECT back. Grants to SESSION_USER only
+-- (the monitoring role; EXECUTE is granted to nobody else) and only CONNECT.
+CREATE OR REPLACE FUNCTION postgres_monitor.grant_connect(db oid) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  name_ name;
+BEGIN
+  SELECT d.datname INTO name_ FROM pg_database d WHERE d.oid = db;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', name_, SESSION_USER);
+  RETURN true;
+END
+$$;
+
+-- Size of a database the daemon cannot enter (ALLOW_CONNECTIONS false, CONNECTION LIMIT 0):
+-- pg_database_size needs CONNECT or pg_read_all_stats, which the monitoring role lacks.
+CREATE OR REPLACE FUNCTION postgres_monitor.database_size(db oid) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT pg_database_size(d.oid) FROM pg_database d WHERE d.oid = db
+$$;
+
 REVOKE ALL ON FUNCTION postgres_monitor.forbid_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.protected_reason(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text)
@@ -242,6 +266,8 @@ REVOKE ALL ON FUNCTION postgres_monitor.terminate_sessions(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.unlock_role(oid, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.leader_try() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.oldest_transactions(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.grant_connect(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.database_size(oid) FROM PUBLIC;
 
 DO $grant$
 DECLARE
@@ -257,7 +283,9 @@ BEGIN
     ' postgres_monitor.terminate_sessions(oid),'
     ' postgres_monitor.unlock_role(oid, text, text),'
     ' postgres_monitor.leader_try(),'
-    ' postgres_monitor.oldest_transactions(integer) TO %I', monitor);
+    ' postgres_monitor.oldest_transactions(integer),'
+    ' postgres_monitor.grant_connect(oid),'
+    ' postgres_monitor.database_size(oid) TO %I', monitor);
   -- PostgreSQL 16+: a tenant that opens every free connection cannot keep the daemon out, once
   -- the operator sets reserved_connections (README, "Threat model").
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pg_use_reserved_connections') THEN

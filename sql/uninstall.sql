@@ -21,6 +21,8 @@ DROP TABLE IF EXISTS postgres_monitor.role_lock;
 DROP TABLE IF EXISTS postgres_monitor.watched_role;
 DROP FUNCTION IF EXISTS postgres_monitor.leader_try();
 DROP FUNCTION IF EXISTS postgres_monitor.oldest_transactions(integer);
+DROP FUNCTION IF EXISTS postgres_monitor.database_size(oid);
+DROP FUNCTION IF EXISTS postgres_monitor.grant_connect(oid);
 DROP FUNCTION IF EXISTS postgres_monitor.unlock_role(oid, text, text);
 DROP FUNCTION IF EXISTS postgres_monitor.terminate_sessions(oid);
 DROP FUNCTION IF EXISTS postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text);

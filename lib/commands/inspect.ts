@@ -9,8 +9,9 @@ import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "../d
 import { sqlFile } from "../db/sql_files.ts";
 import { Enforcer, type LockRow } from "../enforce/enforcer.ts";
 import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
-import { listDatabases, listRoles, measureOwners } from "../measure/catalog.ts";
+import { listRoles, measureOwners } from "../measure/catalog.ts";
 import { requireTrustedControl } from "../measure/schema_trust.ts";
+import { applyPlan, databaseSize, databaseStates, planDatabases } from "../watch/databases.ts";
 import { UsageCache } from "../measure/usage_cache.ts";
 import { LOCKS_CHANGED } from "../watch/payload.ts";
 import {
@@ -56,12 +57,19 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
   const groups = entries.flatMap((e) => (e.member_of !== undefined ? [e.member_of] : []));
   const roles = await listRoles(control, users, groups);
   const { limits, missing } = resolveLimits(entries, roles, config.monitor.exempt_roles);
-  const dbs = config.monitor.databases ?? await listDatabases(control);
   const cache = new UsageCache();
   const owners = [...limits.keys()];
   const failed: string[] = [];
   const busyOwners = new Map<number, number>();
-  await Promise.all(dbs.map(async (name) => {
+  // As the daemon sees them (lib/watch/databases.ts): databases where no limited role owns
+  // anything are not entered; one nobody can enter counts its size for its limited owner.
+  const listed = config.monitor.databases;
+  const plan = planDatabases(await databaseStates(control, owners, listed), {
+    listed,
+    cap: Infinity,
+    current: new Set(),
+  });
+  const measureOne = async (name: string) => {
     const sql = connect(target, name, { max: 1, settings: { lock_timeout: "1s" } });
     try {
       const { sizes, busy } = await measureOwners(sql, owners);
@@ -72,7 +80,23 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
     } finally {
       await sql.end({ timeout: 2 });
     }
-  }));
+  };
+  // A few connections at a time, however many databases there are.
+  for (let i = 0; i < plan.watched.length; i += 4) {
+    await Promise.all(plan.watched.slice(i, i + 4).map(measureOne));
+  }
+  for (const u of plan.unreachable) {
+    if (!u.ownerLimited) {
+      failed.push(`${u.name}: cannot be entered (${u.reason})`);
+      continue;
+    }
+    try {
+      u.bytes = await databaseSize(control, u.oid);
+    } catch (err) {
+      failed.push(`${u.name}: ${(err as Error).message}`);
+    }
+  }
+  applyPlan(cache, plan);
   const lockRows = await new Enforcer(control, { dryRun: false }).loadLocks();
   const locks = new Map(lockRows.map((l) => [l.oid, l]));
   return { limits, cache, locks, missing, failed, busy: busyOwners } satisfies Measured;

@@ -151,6 +151,13 @@ export interface MonitorConfig {
    */
   databases: string[] | null;
   /**
+   * With `databases` null: most databases (where a limited role owns objects) that get a LISTEN
+   * and measuring connections, integer >= 0; the rest are measured at every sweep through one
+   * short-lived connection.
+   * @default 10
+   */
+  max_watched_databases: number;
+  /**
    * Roles never limited or blocked.
    * @default []
    */
@@ -273,6 +280,7 @@ export function defaultMonitorConfig(configDir: string): MonitorConfig {
     control_database: "postgres",
     password_file: join(configDir, DEFAULT_PASSWORD_FILE_NAME),
     databases: null,
+    max_watched_databases: 10,
     exempt_roles: [],
     metrics_file: "/var/lib/prometheus/node-exporter/postgres_realtime_monitor.prom",
     metrics_listen: null,
@@ -748,6 +756,7 @@ const FIELDS: { readonly [K in keyof MonitorConfig]: Field<MonitorConfig[K]> } =
     }
     return databaseList(value, key, configDir);
   },
+  max_watched_databases: number({ integer: true, min: 0, minInclusive: true, max: 10_000 }),
   exempt_roles: roleList,
   metrics_file: absolutePath,
   metrics_listen: nullable(listenAddress),

@@ -7,9 +7,12 @@
 import alertCursorGet from "../../sql/alert_cursor_get.sql" with { type: "text" };
 import alertCursorSet from "../../sql/alert_cursor_set.sql" with { type: "text" };
 import announceLocks from "../../sql/announce_locks.sql" with { type: "text" };
+import databaseSize from "../../sql/database_size.sql" with { type: "text" };
+import databaseStates from "../../sql/database_states.sql" with { type: "text" };
 import createMonitorRole from "../../sql/create_monitor_role.sql" with { type: "text" };
 import dropMonitorRole from "../../sql/drop_monitor_role.sql" with { type: "text" };
 import eventsSince from "../../sql/events_since.sql" with { type: "text" };
+import grantConnect from "../../sql/grant_connect.sql" with { type: "text" };
 import installControl from "../../sql/install_control.sql" with { type: "text" };
 import installDatabase from "../../sql/install_database.sql" with { type: "text" };
 import lastEventId from "../../sql/last_event_id.sql" with { type: "text" };
@@ -35,8 +38,11 @@ const FILES = {
   alert_cursor_set: alertCursorSet,
   announce_locks: announceLocks,
   create_monitor_role: createMonitorRole,
+  database_size: databaseSize,
+  database_states: databaseStates,
   drop_monitor_role: dropMonitorRole,
   events_since: eventsSince,
+  grant_connect: grantConnect,
   install_control: installControl,
   install_database: installDatabase,
   last_event_id: lastEventId,

@@ -51,6 +51,14 @@ export interface MetricsSnapshot {
   version: string;
   /** Monitored databases and whether their LISTEN connection is up. */
   databases?: { name: string; up: boolean }[];
+  /** How many considered databases are in each state, and which cannot be entered. */
+  databaseStates?: {
+    watched: number;
+    sweep_only: number;
+    unreachable: number;
+    idle: number;
+    unreachableDatabases: { name: string; owner: string }[];
+  };
   /** Alert endpoints. */
   alerts?: EndpointMetrics[];
   /** Notification-to-lock latency. */
@@ -173,6 +181,29 @@ export function renderMetrics(s: MetricsSnapshot): string {
     );
     for (const db of [...s.databases].sort((a, b) => (a.name < b.name ? -1 : 1))) {
       out.push(`postgres_monitor_database_up{database="${escapeLabel(db.name)}"} ${db.up ? 1 : 0}`);
+    }
+  }
+  if (s.databaseStates) {
+    const { unreachableDatabases, ...counts } = s.databaseStates;
+    family(
+      "postgres_monitor_databases",
+      "gauge",
+      "Considered databases by state: watched (LISTEN), sweep_only, unreachable, idle (no limited owner).",
+    );
+    for (const [state, n] of Object.entries(counts)) {
+      out.push(`postgres_monitor_databases{state="${state}"} ${n}`);
+    }
+    family(
+      "postgres_monitor_database_unreachable",
+      "gauge",
+      "1 for a database nobody can connect to (judged by its size, charged to its owner).",
+    );
+    for (const db of [...unreachableDatabases].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      out.push(
+        `postgres_monitor_database_unreachable{database="${escapeLabel(db.name)}",owner="${
+          escapeLabel(db.owner)
+        }"} 1`,
+      );
     }
   }
   if (s.alerts) {
