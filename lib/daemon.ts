@@ -663,14 +663,18 @@ export class Daemon {
               this.#log.debug("notify trigger " + c.action, fields);
             } else {
               // Re-enabled, replaced, or re-attached to a table we already knew: someone removed it.
-              this.#log.warn("notify trigger was tampered with and has been restored", fields);
+              this.#log.warn("notify trigger was tampered with and has been restored", {
+                ...fields,
+                fault: c.detail,
+              });
               const owner = this.#cache.ownerOf(db.name, c.relid);
               const role = owner === undefined ? undefined : this.#limits.get(owner)?.role.name;
               await this.#enforcer.logEvent({
                 kind: "tamper",
                 oid: owner ?? null,
                 role: role ?? "(unknown)",
-                reason: `notify trigger ${c.action} on ${c.relation} in database ${db.name}`,
+                reason: `notify trigger ${c.action} on ${c.relation} in database ${db.name}` +
+                  (c.detail ? ` (${c.detail})` : ""),
               }).catch((err) =>
                 this.#log.warn("cannot record tampering", { error: errorMessage(err) })
               );

@@ -141,7 +141,7 @@ export interface TriggerChange {
   relation: string;
   /** attached, re-enabled, replaced, detached, busy, error. */
   action: string;
-  /** Error text for busy / error. */
+  /** Error text for busy / error; what was wrong for re-enabled / replaced (e.g. "mode replica"). */
   detail: string | null;
 }
 
