@@ -29,6 +29,7 @@ import {
   relationMoves,
   syncTriggers,
   tableCounters,
+  tupleCounters,
 } from "./measure/catalog.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
@@ -39,6 +40,7 @@ import { alertFromEvent, endpointsFromConfig, eventsSince, lastEventId } from ".
 import { Syslog } from "./report/syslog.ts";
 import { VERSION } from "./version.ts";
 import { Listener } from "./watch/listener.ts";
+import { NotifyVerifier } from "./watch/verify.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -85,6 +87,8 @@ interface Database {
   /** Full sweeps only: two connections whose relation caches stay warm between sweeps. */
   sweepSql: Sql;
   listener: Listener;
+  /** "trigger" detection: the notification cross-check (lib/watch/verify.ts). */
+  verify: NotifyVerifier;
   installed: boolean;
   /** When the last full measurement of this database succeeded (ms), 0 if never since connect. */
   measuredAt: number;
@@ -174,6 +178,7 @@ export class Daemon {
   #metricsTick?: Timer;
   #lockTimer?: Timer;
   #pollTimer?: Timer;
+  #verifyTimer?: Timer;
   /** Periodic watchers with a round in progress (see #watchTables). */
   #watchers = new Set<string>();
   #http?: MetricsServer;
@@ -599,10 +604,12 @@ export class Daemon {
       lastFlush: 0,
       flushAt: 0,
       measuredRel: new Map(),
+      verify: new NotifyVerifier(),
       listener: new Listener(this.#target, name, m.listen_channel, {
         onNotify: (payload) => this.#onNotify(db, payload),
         onConnect: () => {
           this.#log.info("listening", { database: name, channel: m.listen_channel });
+          db.verify.connected(Date.now());
           // Whatever was written while we were away was not notified: measure it all again.
           if (db.measuredAt > 0 || db.installed) {
             db.measuredAt = 0;
@@ -616,6 +623,7 @@ export class Daemon {
         },
         onDisconnect: (reason, retry) => {
           db.measuredAt = 0;
+          db.verify.disconnected();
           this.#log.warn("listener disconnected", { database: name, reason, retry_ms: retry });
         },
       }),
@@ -782,6 +790,7 @@ export class Daemon {
       this.#log.debug("ignored notification", { database: db.name, payload });
       return;
     }
+    db.verify.notified(relid, now);
     db.pending.add(relid);
     db.pendingSince ??= now;
     db.hot.set(relid, now + HOT_WINDOW_MS);
@@ -925,6 +934,7 @@ export class Daemon {
     const m = this.#config.monitor;
     clearInterval(this.#lockTimer);
     clearInterval(this.#pollTimer);
+    clearInterval(this.#verifyTimer);
     this.#lockTimer = m.lock_poll_interval_ms > 0
       ? setInterval(
         () => this.#detach("watch writes", this.#watchActiveWrites()),
@@ -933,6 +943,12 @@ export class Daemon {
       : undefined;
     this.#pollTimer = m.detection === "poll"
       ? setInterval(() => this.#detach("poll counters", this.#pollCounters()), m.poll_interval_ms)
+      : undefined;
+    this.#verifyTimer = m.detection === "trigger" && m.verify_interval_ms > 0
+      ? setInterval(
+        () => this.#detach("verify notifications", this.#verifyNotifications()),
+        m.verify_interval_ms,
+      )
       : undefined;
   }
 
@@ -959,13 +975,57 @@ export class Daemon {
   }
 
   /**
+   * "trigger" detection: tables whose tuple counters moved are re-measured (bounding how long
+   * silenced writes go unseen); one that grew without a notification is reported as tampering.
+   */
+  #verifyNotifications() {
+    const before = new Map<string, Map<number, number | undefined>>();
+    return this.#watchTables("notification check", async (db, owners) => {
+      if (!db.installed) return [];
+      const relids = db.verify.moved(await tupleCounters(db.sql, owners), Date.now());
+      before.set(db.name, new Map(relids.map((r) => [r, this.#cache.bytesOf(db.name, r)])));
+      return relids;
+    }, async (db, relids) => {
+      const was = before.get(db.name);
+      const silenced = db.verify.silenced(relids.map((relid) => ({
+        relid,
+        before: was?.get(relid),
+        after: this.#cache.bytesOf(db.name, relid),
+      })));
+      // A dry run attaches no triggers: a table without one is not a tenant's doing.
+      if (silenced.length > 0 && !this.#dryRun) await this.#reportSilenced(db, silenced);
+    });
+  }
+
+  /** Logs and records one "tamper" event per table written without notifications. */
+  async #reportSilenced(db: Database, relids: number[]) {
+    // relation_moves.sql names relations by oid (old_nsp 0: no schema to compare with).
+    for (const m of await relationMoves(db.sql, relids.map((relid) => ({ relid, old_nsp: 0 })))) {
+      if (!m.exists) continue;
+      const owner = this.#cache.ownerOf(db.name, m.relid);
+      const role = owner === undefined
+        ? "(unknown)"
+        : this.#limits.get(owner)?.role.name ?? String(owner);
+      const table = `${m.schema}.${m.name}`;
+      this.#log.warn("table written without notifications", { database: db.name, table, role });
+      await this.#enforcer.logEvent({
+        kind: "tamper",
+        oid: owner ?? null,
+        role,
+        reason: `writes without notification on table ${table} in database ${db.name}`,
+      }).catch((err) => this.#log.warn("cannot record tampering", { error: errorMessage(err) }));
+    }
+  }
+
+  /**
    * One round of a periodic watcher: in every database, `find` names tables that may have
-   * grown; they become hot and are measured, then dirty roles are evaluated. A round still
-   * running when the next is due is not doubled.
+   * grown; they become hot and are measured (then `after` sees them), then dirty roles are
+   * evaluated. A round still running when the next is due is not doubled.
    */
   async #watchTables(
     source: string,
     find: (db: Database, owners: number[]) => Promise<number[]>,
+    after?: (db: Database, relids: number[]) => Promise<void>,
   ) {
     if (this.#watchers.has(source) || this.#limits.size === 0) return;
     this.#watchers.add(source);
@@ -986,6 +1046,7 @@ export class Daemon {
         const now = Date.now();
         for (const r of relids) db.hot.set(r, now + HOT_WINDOW_MS);
         await this.#measureSome(db, relids, now);
+        await after?.(db, relids);
       }));
       await this.#runEvaluations();
     } finally {
@@ -1320,6 +1381,7 @@ export class Daemon {
     clearInterval(this.#metricsTick);
     clearInterval(this.#lockTimer);
     clearInterval(this.#pollTimer);
+    clearInterval(this.#verifyTimer);
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);
