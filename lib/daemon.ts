@@ -695,6 +695,8 @@ export class Daemon {
       // "poll" detection compares counters with the ones read just before this measurement.
       if (this.#config.monitor.detection === "poll") {
         db.counters = await tableCounters(db.sweepSql, owners);
+      } else if (installed && this.#config.monitor.verify_interval_ms > 0) {
+        db.verify.baseline(await tupleCounters(db.sweepSql, owners), Date.now());
       }
       const tm = performance.now();
       const halves = [owners.filter((_, i) => i % 2 === 0), owners.filter((_, i) => i % 2 === 1)];
@@ -982,7 +984,8 @@ export class Daemon {
     const before = new Map<string, Map<number, number | undefined>>();
     return this.#watchTables("notification check", async (db, owners) => {
       if (!db.installed) return [];
-      const relids = db.verify.moved(await tupleCounters(db.sql, owners), Date.now());
+      const complete = db.measuredAt > 0; // reset by every LISTEN (re)connect until re-measured
+      const relids = db.verify.moved(await tupleCounters(db.sql, owners), Date.now(), complete);
       before.set(db.name, new Map(relids.map((r) => [r, this.#cache.bytesOf(db.name, r)])));
       return relids;
     }, async (db, relids) => {

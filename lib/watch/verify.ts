@@ -4,8 +4,14 @@
  * setting, or anything not yet thought of). Every few seconds the daemon reads the tables' tuple
  * counters (sql/table_counters.sql) and re-measures the tables whose counters moved: that alone
  * bounds how long silenced writes go unseen. A table that grew although no notification for it
- * arrived in the window, while the database's LISTEN connection was up the whole window, was
- * written without notifications: reported once per table and episode.
+ * arrived since shortly before the previous round, while the database's LISTEN connection stayed
+ * up and its sizes were complete, was written without notifications: reported once per table and
+ * episode.
+ *
+ * Only growth counts, never the counters themselves: statistics reach the counters up to seconds
+ * after the commit, but a notified write was measured when its notification arrived, so by then
+ * its table no longer grows. Sizes change with VACUUM (new fsm/vm forks) too, but a vacuum moves
+ * no tuple counter, so such a table is not looked at.
  *
  * {@linkcode NotifyVerifier} is pure (time is passed in); the daemon does the I/O.
  *
@@ -34,8 +40,8 @@ export interface Remeasured {
 export interface NotifyVerifierOptions {
   /**
    * A notification for the table this long before the previous round still explains its growth
-   * (statistics reach the counters up to a second or so after the notified commit; a table may
-   * wait a second to be re-measured after its notification).
+   * (a notified table is re-measured within about two seconds: throttled writes after a
+   * notification are caught by the hot re-measurements).
    * @default {5000}
    */
   slackMs?: number;
@@ -49,6 +55,7 @@ export class NotifyVerifier {
   #moved = new Map<number, { before: TupleCounters; now: TupleCounters }>();
   #prevAt = 0;
   #roundAt = 0;
+  #complete = false;
   #lastNotified = new Map<number, number>();
   #upSince: number | undefined;
   #flagged = new Set<number>();
@@ -75,14 +82,27 @@ export class NotifyVerifier {
   }
 
   /**
-   * Starts a round with the counters read at `now`; returns the tables whose tuple counters moved
-   * since the previous round (none at the first), to be re-measured.
+   * Counters read at `now`, just before a full measurement of the database: the next round
+   * compares with them (the measurement includes whatever moved them so far).
    */
-  moved(counters: Map<number, TupleCounters>, now: number): number[] {
+  baseline(counters: Map<number, TupleCounters>, now: number): void {
+    this.#counters = counters;
+    this.#roundAt = now;
+    this.#moved.clear();
+  }
+
+  /**
+   * Starts a round with the counters read at `now`; returns the tables whose tuple counters moved
+   * since the previous round (none at the first), to be re-measured. `complete`: the database was
+   * fully measured since its LISTEN connection last (re)connected, so the known sizes include
+   * whatever was written while notifications were lost.
+   */
+  moved(counters: Map<number, TupleCounters>, now: number, complete: boolean): number[] {
     const before = this.#counters;
     this.#counters = counters;
     this.#prevAt = this.#roundAt;
     this.#roundAt = now;
+    this.#complete = complete;
     this.#moved.clear();
     for (const relid of this.#flagged) if (!counters.has(relid)) this.#flagged.delete(relid);
     for (const relid of this.#lastNotified.keys()) {
@@ -102,10 +122,10 @@ export class NotifyVerifier {
    * arrives again).
    */
   silenced(measured: readonly Remeasured[]): number[] {
-    if (this.#prevAt === 0) return [];
-    const windowStart = this.#prevAt - this.#slackMs;
+    if (this.#prevAt === 0 || !this.#complete) return [];
     // Notifications sent while we were not listening are lost: that is not the tenant's doing.
-    if (this.#upSince === undefined || this.#upSince > windowStart) return [];
+    if (this.#upSince === undefined || this.#upSince > this.#prevAt) return [];
+    const windowStart = this.#prevAt - this.#slackMs;
     const out: number[] = [];
     for (const m of measured) {
       const moved = this.#moved.get(m.relid);
