@@ -9,6 +9,9 @@ import { fill, type Fixture, type Sql, waitFor, withFixture } from "../_helpers.
 
 const MiB = 1024 * 1024;
 
+/** Paces the tenant's statements (the scenario's timing, not a wait for a condition). */
+const pace = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** The state of `table`'s notify trigger (undefined when it has none). */
 async function notifyTrigger(f: Fixture, schema: string, table: string) {
   const [t] = await f.admin.unsafe(
@@ -169,7 +172,7 @@ Deno.test("a tenant whose BEFORE trigger keeps the notify trigger quiet is locke
     // the end of a transaction at most once a second, so they are paced by a little more.
     let crossed = 0;
     for (let i = 0; i < 4; i++) {
-      if (i > 0) await new Promise((r) => setTimeout(r, 1100));
+      if (i > 0) await pace(1100);
       await fill(sql, "t", 768).catch(() => {}); // the lock may end the session
       if (i === 2) crossed = performance.now(); // 2.25 MiB: past the hard limit
     }
@@ -197,5 +200,39 @@ Deno.test("a quiet burst followed by silence is locked once PostgreSQL reports t
     await f.waitLocked(role, bound);
     assert.ok(performance.now() - t0 < bound);
     await reportedOnce(f, role, VERIFY, 2);
+  });
+});
+
+Deno.test("a tenant writing normally (throttled statements, rollbacks, deletes, VACUUM) through many cross-checks is never reported", async () => {
+  const verify = 300;
+  await withFixture({ monitor: { verify_interval_ms: verify } }, async (f) => {
+    const role = await f.limitedRole("plain", { soft_limit: 64 * MiB, hard_limit: 128 * MiB });
+    const sql = f.as(role);
+    await sql.unsafe("CREATE TABLE t (x text)");
+    const d = await f.startDaemon();
+    await attached(f, role, "t");
+    const rollback = () =>
+      sql.begin(async (tx) => {
+        await fill(tx, "t", 128);
+        throw new Error("roll back");
+      }).catch(() => {});
+    // Rolled-back INSERTs grow the table and move its counters, but notify nothing.
+    for (let i = 0; i < 6; i++) {
+      await rollback();
+      if (i % 2 === 1) await sql.unsafe("VACUUM t");
+      await pace(250);
+    }
+    for (let i = 0; i < 12; i++) {
+      await fill(sql, "t", 32); // notified
+      await fill(sql, "t", 32); // inside the trigger's 250 ms throttle window: not notified
+      await rollback();
+      if (i % 3 === 0) await sql.unsafe("DELETE FROM t WHERE random() < 0.3");
+      if (i % 4 === 1) await sql.unsafe("VACUUM t");
+      await pace(250); // spread over many rounds: each sees some of these in the counters
+    }
+    const since = performance.now();
+    await waitFor(() => performance.now() - since > 4 * verify, { what: "four more checks" });
+    assert.deepEqual(await tamper(f, role), []);
+    assert.equal(d.find("table written without notifications").length, 0);
   });
 });
