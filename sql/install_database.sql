@@ -134,6 +134,10 @@ BEGIN
     RETURN;
   END IF;
   IF TG_EVENT = 'sql_drop' THEN
+    -- Only DROP TRIGGER: other commands drop it along with its table (or detach a partition).
+    IF TG_TAG <> 'DROP TRIGGER' THEN
+      RETURN;
+    END IF;
     FOR obj IN SELECT * FROM pg_event_trigger_dropped_objects() d
                 WHERE d.object_type = 'trigger'
                   AND d.address_names[3] = 'postgres_monitor_notify' LOOP

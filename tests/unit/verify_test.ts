@@ -80,3 +80,10 @@ Deno.test("NotifyVerifier.baseline() makes the next round compare with the count
   assert.deepEqual(v.moved(counters([[1, c(7)]]), 11_000, true), [1]);
   assert.deepEqual(v.silenced([{ relid: 1, before: 0, after: 8192 }]), [1]);
 });
+
+Deno.test("NotifyVerifier.moved() leaves out tables notified since the previous round: they were measured then", () => {
+  const v = warmed();
+  v.notified(1, 25_000);
+  v.notified(2, 19_000);
+  assert.deepEqual(v.moved(counters([[1, c(5)], [2, c(5)]]), 30_000, true), [2]);
+});
