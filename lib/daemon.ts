@@ -995,15 +995,26 @@ export class Daemon {
         before: was?.get(relid),
         after: this.#cache.bytesOf(db.name, relid),
       })));
-      // A dry run attaches no triggers: a table without one is not a tenant's doing.
-      if (silenced.length > 0 && !this.#dryRun) await this.#reportSilenced(db, silenced);
+      // A dry run attaches no triggers: a table without one is not a tenant's doing. Reported
+      // beside, not before, the evaluation that may lock the writer.
+      if (silenced.length > 0 && !this.#dryRun) {
+        this.#detach("report silenced tables", this.#reportSilenced(db, silenced));
+      }
     });
   }
 
   /** Logs and records one "tamper" event per table written without notifications. */
   async #reportSilenced(db: Database, relids: number[]) {
     // relation_moves.sql names relations by oid (old_nsp 0: no schema to compare with).
-    for (const m of await relationMoves(db.sql, relids.map((relid) => ({ relid, old_nsp: 0 })))) {
+    const named = await relationMoves(db.sql, relids.map((relid) => ({ relid, old_nsp: 0 })))
+      .catch((err) => {
+        this.#log.warn("cannot name silenced tables", {
+          database: db.name,
+          error: errorMessage(err),
+        });
+        return [];
+      });
+    for (const m of named) {
       if (!m.exists) continue;
       const owner = this.#cache.ownerOf(db.name, m.relid);
       const role = owner === undefined
