@@ -236,3 +236,45 @@ Deno.test("a tenant writing normally (throttled statements, rollbacks, deletes, 
     assert.equal(d.find("table written without notifications").length, 0);
   });
 });
+
+Deno.test("writes lost with a LISTEN reconnect are re-measured, not reported as silenced", async () => {
+  const verify = 300;
+  await withFixture({
+    monitor: { sweep_interval: 3600, lock_poll_interval_ms: 0, verify_interval_ms: verify },
+  }, async (f) => {
+    const role = await f.limitedRole("relisten", { soft_limit: 64 * MiB, hard_limit: 128 * MiB });
+    const sql = f.as(role);
+    await sql.unsafe("CREATE TABLE t (x text)");
+    const d = await f.startDaemon();
+    await attached(f, role, "t");
+    // Keep the daemon from listening again while the role writes (its other connections stay).
+    await f.exec("ALTER ROLE %I CONNECTION LIMIT 0", [f.monitorRole]);
+    try {
+      const [listener] = await f.admin.unsafe(
+        `SELECT pid FROM pg_stat_activity
+          WHERE usename = $1 AND datname = $2 AND application_name LIKE '% listen'`,
+        [f.monitorRole, f.controlDb],
+      );
+      await f.admin.unsafe("SELECT pg_terminate_backend($1)", [listener!.pid]);
+      await d.waitForLog((l) => l.msg === "listener disconnected", { what: "the disconnect" });
+      for (let i = 0; i < 3; i++) {
+        await fill(sql, "t", 256); // notified into the void
+        await pace(2 * verify);
+      }
+    } finally {
+      await f.exec("ALTER ROLE %I CONNECTION LIMIT -1", [f.monitorRole]);
+    }
+    await waitFor(() => d.find("listening").length >= 2, { what: "LISTEN again" });
+    // Statistics of the last write may come up to 10 s late (an idle session): wait for them.
+    await waitFor(async () => {
+      const [s] = await f.admin.unsafe(
+        "SELECT n_tup_ins::int AS n FROM pg_stat_all_tables WHERE relid = $1::regclass",
+        [`"${role}".t`],
+      );
+      return s?.n === 3 * 256;
+    }, { what: "the statistics of every write", timeout: 15_000 });
+    const since = performance.now();
+    await waitFor(() => performance.now() - since > 4 * verify, { what: "four more checks" });
+    assert.deepEqual(await tamper(f, role), []);
+  });
+});
