@@ -27,6 +27,7 @@ import {
   relationMoves,
   syncTriggers,
   tableCounters,
+  tupleCounters,
 } from "./measure/catalog.ts";
 import { requireTrustedControl, schemaTrust } from "./measure/schema_trust.ts";
 import { measureSweepOnly } from "./measure/sweep_only.ts";
@@ -43,6 +44,7 @@ import { Listener } from "./watch/listener.ts";
 import { PendingRelations } from "./watch/pending.ts";
 import { parsePayload } from "./watch/payload.ts";
 import { NotifyQueueWatch } from "./watch/notify_queue.ts";
+import { NotifyVerifier } from "./watch/verify.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -106,6 +108,8 @@ interface Database {
   /** Full sweeps only: two connections whose relation caches stay warm between sweeps. */
   sweepSql: Sql;
   listener: Listener;
+  /** "trigger" detection: the notification cross-check (lib/watch/verify.ts). */
+  verify: NotifyVerifier;
   installed: boolean;
   /** When the last full measurement of this database succeeded (ms), 0 if never since connect. */
   measuredAt: number;
@@ -205,6 +209,7 @@ export class Daemon {
   #metricsTick?: Timer;
   #lockTimer?: Timer;
   #pollTimer?: Timer;
+  #verifyTimer?: Timer;
   /** Periodic watchers with a round in progress (see #watchTables). */
   #watchers = new Set<string>();
   #http?: MetricsServer;
@@ -685,10 +690,12 @@ export class Daemon {
       lastFlush: 0,
       flushAt: 0,
       measuredRel: new Map(),
+      verify: new NotifyVerifier(),
       listener: new Listener(this.#target, name, m.listen_channel, {
         onNotify: (payload) => this.#onNotify(db, payload),
         onConnect: () => {
           this.#log.info("listening", { database: name, channel: m.listen_channel });
+          db.verify.connected(Date.now());
           // Whatever was written while we were away was not notified: measure it all again.
           if (db.measuredAt > 0 || db.installed) {
             db.measuredAt = 0;
@@ -702,6 +709,7 @@ export class Daemon {
         },
         onDisconnect: (reason, retry) => {
           db.measuredAt = 0;
+          db.verify.disconnected();
           this.#log.warn("listener disconnected", { database: name, reason, retry_ms: retry });
         },
       }),
@@ -762,14 +770,18 @@ export class Daemon {
               this.#log.debug("notify trigger " + c.action, fields);
             } else {
               // Re-enabled, replaced, or re-attached to a table we already knew: someone removed it.
-              this.#log.warn("notify trigger was tampered with and has been restored", fields);
+              this.#log.warn("notify trigger was tampered with and has been restored", {
+                ...fields,
+                fault: c.detail,
+              });
               const owner = this.#cache.ownerOf(db.name, c.relid);
               const role = owner === undefined ? undefined : this.#limits.get(owner)?.role.name;
               await this.#enforcer.logEvent({
                 kind: "tamper",
                 oid: owner ?? null,
                 role: role ?? "(unknown)",
-                reason: `notify trigger ${c.action} on ${c.relation} in database ${db.name}`,
+                reason: `notify trigger ${c.action} on ${c.relation} in database ${db.name}` +
+                  (c.detail ? ` (${c.detail})` : ""),
               }).catch((err) =>
                 this.#log.warn("cannot record tampering", { error: errorMessage(err) })
               );
@@ -782,6 +794,8 @@ export class Daemon {
       // "poll" detection compares counters with the ones read just before this measurement.
       if (this.#config.monitor.detection === "poll") {
         db.counters = await tableCounters(db.sweepSql, owners);
+      } else if (this.#config.monitor.verify_interval_ms > 0) {
+        db.verify.baseline(await tupleCounters(db.sweepSql, owners), Date.now());
       }
       const tm = performance.now();
       const halves = [owners.filter((_, i) => i % 2 === 0), owners.filter((_, i) => i % 2 === 1)];
@@ -887,6 +901,7 @@ export class Daemon {
       return;
     }
     const now = Date.now();
+    db.verify.notified(hint.relid, now);
     const known = this.#cache.ownerOf(db.name, hint.relid) !== undefined;
     if (!db.pending.add(hint.relid, known)) {
       // More unknown oids than one database can have waiting: someone floods the channel. Drop
@@ -1057,6 +1072,7 @@ export class Daemon {
     const m = this.#config.monitor;
     clearInterval(this.#lockTimer);
     clearInterval(this.#pollTimer);
+    clearInterval(this.#verifyTimer);
     this.#lockTimer = m.lock_poll_interval_ms > 0
       ? setInterval(
         () => this.#detach("watch writes", this.#watchActiveWrites()),
@@ -1065,6 +1081,12 @@ export class Daemon {
       : undefined;
     this.#pollTimer = m.detection === "poll"
       ? setInterval(() => this.#detach("poll counters", this.#pollCounters()), m.poll_interval_ms)
+      : undefined;
+    this.#verifyTimer = m.detection === "trigger" && m.verify_interval_ms > 0
+      ? setInterval(
+        () => this.#detach("verify notifications", this.#verifyNotifications()),
+        m.verify_interval_ms,
+      )
       : undefined;
   }
 
@@ -1091,13 +1113,73 @@ export class Daemon {
   }
 
   /**
+   * "trigger" detection: tables whose tuple counters moved are re-measured (bounding how long
+   * silenced writes go unseen, and how long writes go unseen in a database without our triggers);
+   * one that grew without a notification where the trigger should have spoken is reported as
+   * tampering.
+   */
+  #verifyNotifications() {
+    const before = new Map<string, Map<number, number | undefined>>();
+    return this.#watchTables("notification check", async (db, owners) => {
+      // A database without our triggers (a tenant's own, made from template0) has no
+      // notifications at all: every table whose counters moved is measured, none is "silenced".
+      const complete = db.measuredAt > 0; // reset by every LISTEN (re)connect until re-measured
+      const relids = db.verify.moved(await tupleCounters(db.sql, owners), Date.now(), complete);
+      before.set(db.name, new Map(relids.map((r) => [r, this.#cache.bytesOf(db.name, r)])));
+      return relids;
+    }, async (db, relids) => {
+      if (!db.installed) return;
+      const was = before.get(db.name);
+      const silenced = db.verify.silenced(relids.map((relid) => ({
+        relid,
+        before: was?.get(relid),
+        after: this.#cache.bytesOf(db.name, relid),
+      })));
+      // A dry run attaches no triggers: a table without one is not a tenant's doing. Reported
+      // beside, not before, the evaluation that may lock the writer.
+      if (silenced.length > 0 && !this.#dryRun) {
+        this.#detach("report silenced tables", this.#reportSilenced(db, silenced));
+      }
+    });
+  }
+
+  /** Logs and records one "tamper" event per table written without notifications. */
+  async #reportSilenced(db: Database, relids: number[]) {
+    // relation_moves.sql names relations by oid (old_nsp 0: no schema to compare with).
+    const named = await relationMoves(db.sql, relids.map((relid) => ({ relid, old_nsp: 0 })))
+      .catch((err) => {
+        this.#log.warn("cannot name silenced tables", {
+          database: db.name,
+          error: errorMessage(err),
+        });
+        return [];
+      });
+    for (const m of named) {
+      if (!m.exists) continue;
+      const owner = this.#cache.ownerOf(db.name, m.relid);
+      const role = owner === undefined
+        ? "(unknown)"
+        : this.#limits.get(owner)?.role.name ?? String(owner);
+      const table = `${m.schema}.${m.name}`;
+      this.#log.warn("table written without notifications", { database: db.name, table, role });
+      await this.#enforcer.logEvent({
+        kind: "tamper",
+        oid: owner ?? null,
+        role,
+        reason: `writes without notification on table ${table} in database ${db.name}`,
+      }).catch((err) => this.#log.warn("cannot record tampering", { error: errorMessage(err) }));
+    }
+  }
+
+  /**
    * One round of a periodic watcher: in every database, `find` names tables that may have
-   * grown; they become hot and are measured, then dirty roles are evaluated. A round still
-   * running when the next is due is not doubled.
+   * grown; they become hot and are measured (then `after` sees them), then dirty roles are
+   * evaluated. A round still running when the next is due is not doubled.
    */
   async #watchTables(
     source: string,
     find: (db: Database, owners: number[]) => Promise<number[]>,
+    after?: (db: Database, relids: number[]) => Promise<void>,
   ) {
     if (this.#watchers.has(source) || this.#limits.size === 0) return;
     this.#watchers.add(source);
@@ -1118,6 +1200,7 @@ export class Daemon {
         const now = Date.now();
         for (const r of relids) db.hot.set(r, now + HOT_WINDOW_MS);
         await this.#measureSome(db, relids, now);
+        await after?.(db, relids);
       }));
       await this.#runEvaluations();
     } finally {
@@ -1457,6 +1540,7 @@ export class Daemon {
     clearInterval(this.#lockTimer);
     clearInterval(this.#pollTimer);
     clearInterval(this.#dbCheckTimer);
+    clearInterval(this.#verifyTimer);
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);

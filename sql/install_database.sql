@@ -135,6 +135,88 @@ DROP EVENT TRIGGER IF EXISTS postgres_monitor_sql_drop;
 CREATE EVENT TRIGGER postgres_monitor_sql_drop ON sql_drop
   EXECUTE FUNCTION postgres_monitor.on_sql_drop();
 
+-- Refuses DDL by a non-superuser that leaves a notify trigger in any state but as installed:
+-- ALTER TABLE ... DISABLE / ENABLE REPLICA / ENABLE ALWAYS TRIGGER, ALTER TRIGGER ... RENAME,
+-- CREATE OR REPLACE TRIGGER, DROP TRIGGER. Such a trigger would never fire (a tenant cannot set
+-- session_replication_role), so the daemon would not hear the table's writes. Superusers (and
+-- sync_triggers, which runs as its superuser owner) are not refused; dropping the table or its
+-- schema drops the trigger along with it and is allowed. Unlike on_ddl_end this one must fail the
+-- DDL: the refusal is its purpose. SECURITY INVOKER so current_user is whoever runs the DDL; it
+-- reads only pg_catalog (the tenant has no USAGE on this schema).
+CREATE OR REPLACE FUNCTION postgres_monitor.guard_notify_trigger() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  notify oid;
+  cmd record;
+  obj record;
+  t record;
+  rel oid;
+BEGIN
+  IF (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+    RETURN;
+  END IF;
+  IF TG_EVENT = 'sql_drop' THEN
+    -- Only DROP TRIGGER: other commands drop it along with its table (or detach a partition).
+    IF TG_TAG <> 'DROP TRIGGER' THEN
+      RETURN;
+    END IF;
+    FOR obj IN SELECT * FROM pg_event_trigger_dropped_objects() d
+                WHERE d.object_type = 'trigger'
+                  AND d.address_names[3] = 'postgres_monitor_notify' LOOP
+      -- Its table is still there: the trigger itself was dropped, not the table or schema.
+      IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = obj.address_names[1] AND c.relname = obj.address_names[2])
+      THEN
+        RAISE EXCEPTION 'postgres_monitor: the notify trigger on table %.% must not be dropped',
+          quote_ident(obj.address_names[1]), quote_ident(obj.address_names[2])
+          USING ERRCODE = 'insufficient_privilege',
+                HINT = 'It reports writes to the storage limit daemon. Drop the table instead.';
+      END IF;
+    END LOOP;
+    RETURN;
+  END IF;
+  SELECT p.oid INTO notify FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+   WHERE n.nspname = 'postgres_monitor' AND p.proname = 'notify_write' AND p.pronargs = 0;
+  FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() d
+              WHERE d.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass) LOOP
+    rel := CASE WHEN cmd.classid = 'pg_class'::regclass THEN cmd.objid
+                ELSE (SELECT g.tgrelid FROM pg_trigger g WHERE g.oid = cmd.objid) END;
+    CONTINUE WHEN rel IS NULL;
+    -- ALTER TABLE on a partitioned table reaches its partitions' trigger clones too.
+    FOR t IN SELECT n.nspname, c.relname, g.tgname,
+                    CASE WHEN g.tgname <> 'postgres_monitor_notify' THEN 'renamed to ' || g.tgname::text
+                         WHEN g.tgfoid IS DISTINCT FROM notify THEN 'another function'
+                         WHEN g.tgenabled = 'D' THEN 'disabled'
+                         WHEN g.tgenabled = 'R' THEN 'mode replica'
+                         WHEN g.tgenabled = 'A' THEN 'mode always'
+                         WHEN g.tgenabled <> 'O' THEN 'mode ' || g.tgenabled::text
+                         WHEN g.tgqual IS NOT NULL THEN 'WHEN clause'
+                         WHEN g.tgattr::text <> '' THEN 'column list'
+                         WHEN g.tgnargs <> 0 THEN 'arguments'
+                         WHEN g.tgtype <> 60 THEN 'events or timing' END AS fault
+               FROM (SELECT rel AS relid UNION SELECT p.relid FROM pg_partition_tree(rel) p) p
+               JOIN pg_class c ON c.oid = p.relid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_trigger g ON g.tgrelid = c.oid
+              WHERE g.tgname = 'postgres_monitor_notify' OR g.tgfoid = notify LOOP
+      CONTINUE WHEN t.fault IS NULL;
+      RAISE EXCEPTION 'postgres_monitor: the notify trigger on table %.% must stay enabled as installed (%)',
+        quote_ident(t.nspname), quote_ident(t.relname), t.fault
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'It reports writes to the storage limit daemon; a superuser may change it.';
+    END LOOP;
+  END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION postgres_monitor.guard_notify_trigger() FROM PUBLIC;
+
+DROP EVENT TRIGGER IF EXISTS postgres_monitor_guard_ddl;
+CREATE EVENT TRIGGER postgres_monitor_guard_ddl ON ddl_command_end
+  EXECUTE FUNCTION postgres_monitor.guard_notify_trigger();
+DROP EVENT TRIGGER IF EXISTS postgres_monitor_guard_drop;
+CREATE EVENT TRIGGER postgres_monitor_guard_drop ON sql_drop
+  EXECUTE FUNCTION postgres_monitor.guard_notify_trigger();
+
 -- Makes the set of watched roles exactly `roles` and the notify trigger present and enabled on
 -- each of their tables (and absent elsewhere). Returns one row per table it had to change, so
 -- the daemon can report tampering. Never waits on a busy table: such a table is reported as
@@ -160,16 +242,29 @@ BEGIN
   -- EXECUTE, not a static query: plpgsql would cache the plan made when watched_role and the
   -- notify triggers were still empty (a nested loop over pg_class) for the connection's life.
   FOR r IN EXECUTE $q$
-    SELECT c.oid, n.nspname, c.relname, t.oid AS tgoid, t.tgenabled, t.tgfoid, t.tgtype
-      FROM pg_class c
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-      LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'postgres_monitor_notify'
-     WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
-       AND c.relowner IN (SELECT w.roleid FROM postgres_monitor.watched_role w)
-       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'postgres_monitor')
-       AND (t.oid IS NULL OR t.tgenabled = 'D'
-            OR t.tgfoid <> 'postgres_monitor.notify_write()'::regprocedure
-            OR t.tgtype <> 60)  -- 60 = AFTER, STATEMENT, INSERT|DELETE|UPDATE|TRUNCATE
+    SELECT * FROM (
+      SELECT c.oid, n.nspname, c.relname, t.oid AS tgoid, t.tgenabled,
+             -- Anything but enabled as installed is tampering: say what was wrong.
+             CASE WHEN t.oid IS NULL THEN NULL
+                  WHEN t.tgfoid <> 'postgres_monitor.notify_write()'::regprocedure
+                    THEN 'another function'
+                  WHEN t.tgenabled = 'D' THEN 'disabled'
+                  WHEN t.tgenabled = 'R' THEN 'mode replica'
+                  WHEN t.tgenabled = 'A' THEN 'mode always'
+                  WHEN t.tgenabled <> 'O' THEN 'mode ' || t.tgenabled::text
+                  WHEN t.tgqual IS NOT NULL THEN 'WHEN clause'
+                  WHEN t.tgattr::text <> '' THEN 'column list'
+                  WHEN t.tgnargs <> 0 THEN 'arguments'
+                  -- 60 = AFTER, STATEMENT, INSERT|DELETE|UPDATE|TRUNCATE
+                  WHEN t.tgtype <> 60 THEN 'events or timing' END AS fault
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'postgres_monitor_notify'
+       WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+         AND c.relowner IN (SELECT w.roleid FROM postgres_monitor.watched_role w)
+         AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'postgres_monitor')
+    ) s
+     WHERE s.tgoid IS NULL OR s.fault IS NOT NULL
      LIMIT $1
   $q$ USING max_changes
   LOOP
@@ -183,8 +278,9 @@ BEGIN
         ' OR TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION'
         ' postgres_monitor.notify_write()', r.nspname, r.relname);
       action := CASE WHEN r.tgoid IS NULL THEN 'attached'
-                     WHEN r.tgenabled = 'D' THEN 're-enabled' ELSE 'replaced' END;
-      detail := NULL;
+                     WHEN r.fault = 'disabled' OR r.fault LIKE 'mode %' THEN 're-enabled'
+                     ELSE 'replaced' END;
+      detail := r.fault;
     EXCEPTION
       WHEN lock_not_available THEN action := 'busy'; detail := SQLERRM;
       WHEN OTHERS THEN action := 'error'; detail := SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')';

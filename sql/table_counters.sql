@@ -4,7 +4,10 @@
 -- relfilenode), a VACUUM that may have truncated it.
 SELECT c.oid::int8 AS relid,
        pg_catalog.concat_ws(':', s.n_tup_ins + s.n_tup_upd + s.n_tup_del, c.relfilenode,
-                 s.vacuum_count + s.autovacuum_count) AS signature
+                 s.vacuum_count + s.autovacuum_count) AS signature,
+       -- The notification cross-check (lib/watch/verify.ts): writes, and committed inserts.
+       s.n_tup_ins + s.n_tup_upd + s.n_tup_del AS tuples,
+       s.n_live_tup AS live
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
  WHERE c.relkind IN ('r', 'm')

@@ -15,6 +15,8 @@ END
 $uninstall$;
 DROP EVENT TRIGGER IF EXISTS postgres_monitor_ddl_end;
 DROP EVENT TRIGGER IF EXISTS postgres_monitor_sql_drop;
+DROP EVENT TRIGGER IF EXISTS postgres_monitor_guard_ddl;
+DROP EVENT TRIGGER IF EXISTS postgres_monitor_guard_drop;
 DROP TABLE IF EXISTS postgres_monitor.alert_cursor;
 DROP TABLE IF EXISTS postgres_monitor.event_log;
 DROP TABLE IF EXISTS postgres_monitor.role_lock;
@@ -32,6 +34,7 @@ DROP FUNCTION IF EXISTS postgres_monitor.active_writes(oid[], interval);
 DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[], integer);
 DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[]);
 DROP FUNCTION IF EXISTS postgres_monitor.on_sql_drop();
+DROP FUNCTION IF EXISTS postgres_monitor.guard_notify_trigger();
 DROP FUNCTION IF EXISTS postgres_monitor.on_ddl_end();
 DROP FUNCTION IF EXISTS postgres_monitor.notify_write();
 DROP FUNCTION IF EXISTS postgres_monitor.notify_queue_limit();

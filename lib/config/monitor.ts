@@ -216,6 +216,13 @@ export interface MonitorConfig {
    */
   poll_interval_ms: number;
   /**
+   * Milliseconds between cross-checks of the notifications in "trigger" detection: tables whose
+   * statistics counters moved are re-measured, and one that grew without a notification is
+   * reported as tampering; 0 turns it off. Integer.
+   * @default 5000
+   */
+  verify_interval_ms: number;
+  /**
    * lock_timeout in milliseconds for measurement queries, integer >= 1.
    * @default 200
    */
@@ -292,6 +299,7 @@ export function defaultMonitorConfig(configDir: string): MonitorConfig {
     detection: "trigger",
     lock_poll_interval_ms: 200,
     poll_interval_ms: 500,
+    verify_interval_ms: 5000,
     measure_lock_timeout_ms: 200,
     connect_timeout: 10,
     dry_run: false,
@@ -780,6 +788,13 @@ const FIELDS: { readonly [K in keyof MonitorConfig]: Field<MonitorConfig[K]> } =
   poll_interval_ms: number({
     integer: true,
     min: 50,
+    minInclusive: true,
+    max: MAX_TIMER_MS,
+    unit: "milliseconds",
+  }),
+  verify_interval_ms: number({
+    integer: true,
+    min: 0,
     minInclusive: true,
     max: MAX_TIMER_MS,
     unit: "milliseconds",

@@ -10,6 +10,7 @@ import type { Sql } from "../db/connect.ts";
 import { sqlFile } from "../db/sql_files.ts";
 import type { RoleInfo } from "../evaluate/resolve.ts";
 import type { RelationSize } from "./usage_cache.ts";
+import type { TupleCounters } from "../watch/verify.ts";
 
 /** A measured relation with the flags of sql/measure_relations.sql. */
 export interface MeasuredRelation extends RelationSize {
@@ -133,7 +134,7 @@ export interface TriggerChange {
   relation: string;
   /** attached, re-enabled, replaced, detached, busy, error. */
   action: string;
-  /** Error text for busy / error. */
+  /** Error text for busy / error; what was wrong for re-enabled / replaced (e.g. "mode replica"). */
   detail: string | null;
 }
 
@@ -182,6 +183,17 @@ export async function activeWrites(
     [JSON.stringify(owners), minAgeMs / 1000],
   );
   return rows.map((r) => Number(r.relid));
+}
+
+/** Tuple counters of the tables of `owners` (sql/table_counters.sql), by relid. */
+export async function tupleCounters(
+  sql: Sql,
+  owners: readonly number[],
+): Promise<Map<number, TupleCounters>> {
+  const rows = await sql.unsafe(sqlFile("table_counters"), [JSON.stringify(owners)]);
+  return new Map(
+    rows.map((r) => [Number(r.relid), { tuples: Number(r.tuples), live: Number(r.live) }]),
+  );
 }
 
 /** Change signatures of the tables of `owners` (sql/table_counters.sql), by relid. */

@@ -169,7 +169,8 @@ Deno.test("install is idempotent and uninstall removes every object it created a
   });
 });
 
-Deno.test("a notify trigger that the owner drops or disables is restored at the next sweep and reported", async () => {
+// The owner's own DROP / DISABLE is refused (silence_test.ts); a superuser's goes through.
+Deno.test("a notify trigger that a superuser drops or disables is restored at the next sweep and reported", async () => {
   await withFixture({ monitor: { sweep_interval: 0.5 } }, async (f) => {
     const role = await f.createRole(`tamper_${f.id}`, "LOGIN", { schema: true });
     await f.writeConfig([{ user: role, soft_limit: 10 * MiB, hard_limit: 20 * MiB }]);
@@ -182,8 +183,8 @@ Deno.test("a notify trigger that the owner drops or disables is restored at the 
     // Let one full sweep measure both tables after they exist.
     const seen = d.lines.length;
     await waitFor(() => d.lines.slice(seen).filter((l) => l.msg === "sweep done").length >= 2);
-    await sql.unsafe("DROP TRIGGER postgres_monitor_notify ON a");
-    await sql.unsafe("ALTER TABLE b DISABLE TRIGGER postgres_monitor_notify");
+    await f.exec("DROP TRIGGER postgres_monitor_notify ON %I.a", [role]);
+    await f.exec("ALTER TABLE %I.b DISABLE TRIGGER postgres_monitor_notify", [role]);
     const restored = await d.waitForLog((l) =>
       l.msg === "notify trigger was tampered with and has been restored" && l.action === "attached"
     );
