@@ -130,6 +130,21 @@ Deno.test("a tenant's ACCESS EXCLUSIVE lock on its own table is reported once an
     await sql.unsafe("CREATE TABLE t (x text, id serial)");
     await sql.unsafe("CREATE INDEX t_i ON t (id)");
     await fill(sql, "t", 64);
+    // The files of t, its index, TOAST table and TOAST index are exactly what
+    // pg_total_relation_size counts; and a tenant may not call the function (it reads any file).
+    const [sizes] = await f.admin.unsafe(
+      `SELECT postgres_monitor.file_bytes(c.oid)::int8 AS files,
+              pg_total_relation_size(c.oid)::int8 AS total
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relname = 't'`,
+      [role],
+    );
+    assert.ok(Number(sizes!.total) > 64 * 1024, JSON.stringify(sizes));
+    assert.equal(Number(sizes!.files), Number(sizes!.total));
+    await assert.rejects(
+      sql.unsafe("SELECT postgres_monitor.file_bytes('t'::regclass)"),
+      /permission denied/,
+    );
     const d = await f.startDaemon();
     const a = await session(f.as(role));
     try {
