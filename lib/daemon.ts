@@ -20,6 +20,7 @@ import {
 import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
 import {
   activeWrites,
+  type BusyRelation,
   listRoles,
   measureOwners,
   measureRelations,
@@ -32,6 +33,8 @@ import {
 import { requireTrustedControl, schemaTrust } from "./measure/schema_trust.ts";
 import { measureSweepOnly } from "./measure/sweep_only.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
+import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
+import { measuredWhereOwned, roleDatabases } from "./measure/role_databases.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
 import { AlertManager } from "./report/alerts/mod.ts";
@@ -102,6 +105,15 @@ const OVERFLOW_MEASURE_MS = 5000;
 /** Least time between two sweeps caused by "lock changed" notifications. */
 const CONTROL_SWEEP_MS = 1000;
 
+/**
+ * Least time between two measurements of a busy relation: each one waits lock_timeout before it
+ * falls back to the file sizes, so a lock held for hours must not cost a wait every 50 ms.
+ */
+const BUSY_INTERVAL_MS = 1000;
+
+/** Longest pause of a database's notification measurements after failures (doubling from 50 ms). */
+const MAX_BACKOFF_MS = 10_000;
+
 interface Database {
   name: string;
   sql: Sql;
@@ -133,6 +145,9 @@ interface Database {
   flushTimer?: Timer;
   /** When flushTimer fires (performance.now() time). */
   flushAt: number;
+  /** Failed notification measurements in a row, and no new one before retryAt (performance.now()). */
+  failures?: number;
+  retryAt?: number;
 }
 
 /** Options for {@linkcode Daemon}. */
@@ -170,6 +185,9 @@ export class Daemon {
   #checkingDbs = false;
   #controlListener?: Listener;
   #cache = new UsageCache();
+  #busy = new BusyRelations();
+  /** Databases where each limited role owns something (refreshed each sweep). */
+  #owned?: Map<number, Set<string>>;
   #limits = new Map<number, EffectiveLimit>();
   #states = new Map<number, RoleState>();
   #dirty = new Set<number>();
@@ -535,6 +553,7 @@ export class Daemon {
     };
     await phase("roles", () => this.#refreshLimits());
     await phase("databases", () => this.#refreshDatabases());
+    await phase("owned", () => this.#refreshOwned());
     const owners = [...this.#limits.keys()];
     await phase(
       "measure",
@@ -590,6 +609,16 @@ export class Daemon {
     this.#limits = limits;
   }
 
+  /** Where each limited role owns something; on failure every database counts for everyone. */
+  async #refreshOwned() {
+    try {
+      this.#owned = await roleDatabases(this.#control, [...this.#limits.keys()]);
+    } catch (err) {
+      this.#owned = undefined;
+      this.#log.warn("cannot read where roles own objects", { error: errorMessage(err) });
+    }
+  }
+
   async #refreshDatabases() {
     const m = this.#config.monitor;
     const plan = await this.#scope.refresh([...this.#limits.keys()], this.#planOptions());
@@ -601,6 +630,7 @@ export class Daemon {
     for (const [name, db] of this.#dbs) {
       if (wanted.includes(name)) continue;
       this.#dbs.delete(name);
+      this.#busy.dropDatabase(name);
       await db.listener.stop();
       await db.sql.end({ timeout: 2 }).catch(() => {});
       await db.sweepSql.end({ timeout: 2 }).catch(() => {});
@@ -801,8 +831,8 @@ export class Daemon {
       const halves = [owners.filter((_, i) => i % 2 === 0), owners.filter((_, i) => i % 2 === 1)];
       const [, first, second] = await Promise.all([
         sync,
-        measureOwners(db.sweepSql, halves[0]!),
-        measureOwners(db.sweepSql, halves[1]!),
+        measureOwners(db.sweepSql, halves[0]!, installed),
+        measureOwners(db.sweepSql, halves[1]!, installed),
       ]);
       const sizes = [...first.sizes, ...second.sizes];
       const busy = new Map([...first.busy, ...second.busy]);
@@ -816,15 +846,38 @@ export class Daemon {
         sync_ms: syncMs,
         sync_changes: syncChanges,
       });
-      const keep = new Set(busy.keys());
+      // Busy relations not charged by their files (no postgres_monitor here) keep their size.
+      const keep = new Set([...busy].filter(([, b]) => !b.byFiles).map(([relid]) => relid));
       for (const oid of this.#cache.replaceDatabase(db.name, sizes, keep)) this.#dirty.add(oid);
-      for (const relid of keep) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
+      for (const relid of busy.keys()) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
+      await this.#reportBusy(db, busy);
       db.measuredAt = Date.now();
       const stale = performance.now() - 10_000;
       for (const [relid, t] of db.measuredRel) if (t < stale) db.measuredRel.delete(relid);
     } catch (err) {
       db.measuredAt = 0;
       this.#log.error("cannot measure database", { database: db.name, error: errorMessage(err) });
+    }
+  }
+
+  /**
+   * A relation kept busy (an ACCESS EXCLUSIVE lock held or queued on it, its indexes or TOAST)
+   * for longer than a sweep interval is reported once per episode: a warning and a "tamper" event.
+   */
+  async #reportBusy(db: Database, busy: Map<number, BusyRelation>) {
+    const minMs = this.#config.monitor.sweep_interval * 1000;
+    for (const b of this.#busy.sweep(db.name, busy, Date.now(), minMs)) {
+      const role = this.#limits.get(b.owner)?.role.name ?? String(b.owner);
+      const reason = busyReason(b, db.name);
+      this.#log.warn("relation cannot be measured: lock held or queued", {
+        database: db.name,
+        table: b.name,
+        role,
+        busy_s: Math.round(b.busyMs / 1000),
+        by_files: b.byFiles,
+      });
+      await this.#enforcer.logEvent({ kind: "tamper", oid: b.owner, role, reason })
+        .catch((err) => this.#log.warn("cannot record tampering", { error: errorMessage(err) }));
     }
   }
 
@@ -950,6 +1003,7 @@ export class Daemon {
   #remeasureInterval(db: Database, relid: number): number {
     const owner = this.#cache.ownerOf(db.name, relid);
     const limit = owner === undefined ? undefined : this.#limits.get(owner);
+    if (this.#busy.has(db.name, relid)) return BUSY_INTERVAL_MS;
     if (owner === undefined || !limit) return 0;
     const headroom = limit.limit.hard_limit - this.#cache.usage(owner);
     if (headroom <= 0) return 0;
@@ -974,6 +1028,11 @@ export class Daemon {
   async #flush(db: Database) {
     db.flushTimer = undefined;
     const now = performance.now();
+    if (db.retryAt !== undefined && now < db.retryAt) {
+      // Backing off after failures: one retry when the pause ends, not one every 50 ms.
+      this.#scheduleFlush(db, db.retryAt);
+      return;
+    }
     db.lastFlush = now;
     const relids: number[] = [];
     let nextDue = Infinity;
@@ -1017,13 +1076,21 @@ export class Daemon {
   async #measureSome(db: Database, relids: number[], since: number): Promise<Set<number>> {
     let rows;
     try {
-      rows = await measureRelations(db.sql, relids);
+      rows = await measureRelations(db.sql, relids, db.installed);
+      db.failures = 0;
+      db.retryAt = undefined;
     } catch (err) {
+      db.failures = (db.failures ?? 0) + 1;
+      const pause = Math.min(MAX_BACKOFF_MS, FLUSH_INTERVAL_MS * 2 ** db.failures);
+      db.retryAt = performance.now() + pause;
       this.#log.warn("cannot measure relations", {
         database: db.name,
         error: errorMessage(err),
+        retry_ms: pause,
       });
-      for (const r of relids) db.hot.set(r, Date.now() + HOT_WINDOW_MS);
+      for (const r of relids) db.pending.add(r, this.#cache.ownerOf(db.name, r) !== undefined);
+      db.pendingSince ??= Date.now();
+      this.#scheduleFlush(db, db.retryAt);
       return new Set();
     }
     const gone: number[] = [];
@@ -1031,8 +1098,13 @@ export class Daemon {
     const now = Date.now();
     for (const r of rows) {
       if (!r.exists || !this.#limits.has(r.owner)) gone.push(r.relid);
-      else if (r.busy) db.hot.set(r.relid, now + HOT_WINDOW_MS);
-      else {
+      else if (r.busy) {
+        // Locked: charged what its files hold (when installed), and looked at again soon.
+        this.#busy.seen(db.name, r.relid, now);
+        db.hot.set(r.relid, now + HOT_WINDOW_MS);
+        if (r.byFiles) keep.push(r);
+      } else {
+        this.#busy.clear(db.name, r.relid);
         // A table still growing stays hot: more may come inside a throttle window.
         if (this.#cache.bytesOf(db.name, r.relid) !== r.bytes) {
           db.hot.set(r.relid, now + HOT_WINDOW_MS);
@@ -1196,9 +1268,16 @@ export class Daemon {
           });
           return;
         }
+        const t = performance.now();
+        relids = relids.filter((r) =>
+          !this.#busy.has(db.name, r) || t - (db.measuredRel.get(r) ?? 0) >= BUSY_INTERVAL_MS
+        );
         if (relids.length === 0) return;
+        for (const r of relids) db.measuredRel.set(r, t);
         const now = Date.now();
         for (const r of relids) db.hot.set(r, now + HOT_WINDOW_MS);
+        // Backing off after failures: the hot set retries them when the pause ends.
+        if (db.retryAt !== undefined && performance.now() < db.retryAt) return;
         await this.#measureSome(db, relids, now);
         await after?.(db, relids);
       }));
@@ -1284,9 +1363,13 @@ export class Daemon {
     this.#scheduleMetrics();
   }
 
-  #complete(): boolean {
-    for (const db of this.#dbs.values()) if (db.measuredAt === 0) return false;
-    return this.#dbs.size > 0;
+  /** Every database where `oid` owns something is measured: its usage is not a partial view. */
+  #complete(oid: number): boolean {
+    return measuredWhereOwned(
+      this.#owned?.get(oid),
+      this.#dbs.keys(),
+      (name) => (this.#dbs.get(name)?.measuredAt ?? 0) > 0,
+    );
   }
 
   async #evaluateRole(oid: number) {
@@ -1304,7 +1387,7 @@ export class Daemon {
       softWarningIntervalMs: this.#config.monitor.soft_warning_interval * 1000,
     });
     // With a database unmeasured, usage may be low: never relax on a partial view.
-    const partial = !this.#complete();
+    const partial = !this.#complete(oid);
     const decisions = result.decisions.filter((d) =>
       !(partial && (d.kind === "unlock" || d.kind === "soft_cleared"))
     );

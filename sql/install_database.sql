@@ -344,6 +344,82 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION postgres_monitor.active_writes(oid[], interval) FROM PUBLIC;
+-- Bytes on disk of a relation with its indexes, TOAST table and TOAST index: every segment of
+-- every fork (main, fsm, vm, init), read with pg_stat_file. It takes no lock on any of them
+-- (pg_relation_filepath reads the catalog cache), so it answers while an ACCESS EXCLUSIVE lock
+-- is held or queued on one: a tenant cannot hide what it writes behind a lock. SECURITY DEFINER
+-- because pg_stat_file is for superusers; it returns one number.
+CREATE OR REPLACE FUNCTION postgres_monitor.file_bytes(rel oid)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  total bigint := 0;
+  part oid;
+  base text;
+  fork text;
+  seg integer;
+  size bigint;
+BEGIN
+  FOR part IN
+    SELECT rel
+    UNION SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = rel
+    UNION SELECT c.reltoastrelid FROM pg_class c WHERE c.oid = rel AND c.reltoastrelid <> 0
+    UNION SELECT i.indexrelid FROM pg_class c JOIN pg_index i ON i.indrelid = c.reltoastrelid
+           WHERE c.oid = rel AND c.reltoastrelid <> 0
+  LOOP
+    base := pg_relation_filepath(part);
+    CONTINUE WHEN base IS NULL;
+    FOREACH fork IN ARRAY ARRAY['', '_fsm', '_vm', '_init'] LOOP
+      seg := 0;
+      LOOP
+        size := (pg_stat_file(base || fork || CASE WHEN seg = 0 THEN '' ELSE '.' || seg END,
+                              true)).size;
+        EXIT WHEN size IS NULL;
+        total := total + size;
+        seg := seg + 1;
+      END LOOP;
+    END LOOP;
+  END LOOP;
+  RETURN total;
+END
+$$;
+REVOKE ALL ON FUNCTION postgres_monitor.file_bytes(oid) FROM PUBLIC;
+
+-- Size of the given relations (an index resolves to its table), one at a time: a relation whose
+-- lock does not come within lock_timeout is charged what its files hold (busy = true) instead of
+-- failing the whole call. A relation that no longer exists comes back with present = false.
+-- SECURITY INVOKER: the daemon may call pg_total_relation_size and file_bytes itself.
+CREATE OR REPLACE FUNCTION postgres_monitor.measure_relations(rels oid[])
+RETURNS TABLE (relid oid, owner oid, present boolean, busy boolean, bytes bigint)
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r oid;
+BEGIN
+  FOR r IN SELECT DISTINCT coalesce(i.indrelid, w.rel)
+             FROM unnest(rels) AS w (rel)
+             LEFT JOIN pg_index i ON i.indexrelid = w.rel
+  LOOP
+    relid := r;
+    busy := false;
+    SELECT c.relowner INTO owner FROM pg_class c
+     WHERE c.oid = r AND c.relkind IN ('r', 'm', 'S');
+    present := FOUND;
+    IF NOT present THEN
+      owner := 0;
+      bytes := 0;
+    ELSE
+      BEGIN
+        bytes := coalesce(pg_total_relation_size(r), 0);
+      EXCEPTION WHEN lock_not_available THEN
+        busy := true;
+        bytes := postgres_monitor.file_bytes(r);
+      END;
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION postgres_monitor.measure_relations(oid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_ddl_end() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_sql_drop() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.notify_queue_limit() FROM PUBLIC;
@@ -356,7 +432,8 @@ BEGIN
   EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA postgres_monitor TO %I', monitor);
   EXECUTE pg_catalog.format(
     'GRANT EXECUTE ON FUNCTION postgres_monitor.sync_triggers(oid[], integer),'
-    ' postgres_monitor.active_writes(oid[], interval),'
+    ' postgres_monitor.active_writes(oid[], interval), postgres_monitor.file_bytes(oid),'
+    ' postgres_monitor.measure_relations(oid[]),'
     ' postgres_monitor.notify_queue_limit() TO %I', monitor);
   EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO %I',
     pg_catalog.current_database(), monitor);

@@ -1,22 +1,34 @@
 -- Size of every relation owned by the given roles ($1) in this database: table, TOAST, indexes,
--- all forks (pg_total_relation_size), temporary tables included. A relation with a granted or
--- pending AccessExclusiveLock is not measured (it would wait behind ALTER TABLE, VACUUM FULL):
--- it comes back with busy = true and keeps its previous size until a later measurement.
-WITH busy AS (
-  SELECT l.relation
+-- all forks (pg_total_relation_size), temporary tables included. A relation with an
+-- AccessExclusiveLock granted or pending on it, on one of its indexes, its TOAST table or TOAST
+-- index is not measured (pg_total_relation_size would wait behind it): it comes back with
+-- busy = true, its name, and keeps its previous size. Where postgres_monitor is installed,
+-- measure_owners_installed.sql charges such a relation what its files hold instead.
+WITH locked AS (
+  SELECT DISTINCT l.relation
     FROM pg_catalog.pg_locks l
    WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
      AND l.database = (SELECT oid FROM pg_catalog.pg_database
                         WHERE datname = pg_catalog.current_database())
+), busy AS (
+  SELECT relation AS relid FROM locked
+  UNION SELECT i.indrelid FROM locked l JOIN pg_catalog.pg_index i ON i.indexrelid = l.relation
+  UNION SELECT t.oid FROM locked l JOIN pg_catalog.pg_class t ON t.reltoastrelid = l.relation
+  UNION SELECT t.oid FROM locked l JOIN pg_catalog.pg_index i ON i.indexrelid = l.relation
+          JOIN pg_catalog.pg_class t ON t.reltoastrelid = i.indrelid
 )
 SELECT c.oid::int8 AS relid,
        c.relowner::int8 AS owner,
        c.relnamespace::int8 AS nsp,
-       b.relation IS NOT NULL AS busy,
-       CASE WHEN b.relation IS NOT NULL THEN 0
+       b.relid IS NOT NULL AS busy,
+       false AS by_files,
+       CASE WHEN b.relid IS NOT NULL
+            THEN pg_catalog.format('%I.%I', n.nspname, c.relname) END AS name,
+       CASE WHEN b.relid IS NOT NULL THEN 0
             ELSE coalesce(pg_catalog.pg_total_relation_size(c.oid), 0)
        END::int8 AS bytes
   FROM pg_catalog.pg_class c
-  LEFT JOIN (SELECT DISTINCT relation FROM busy) b ON b.relation = c.oid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN busy b ON b.relid = c.oid
  WHERE c.relkind IN ('r', 'm', 'S')
    AND c.relowner IN (SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid)

@@ -12,6 +12,7 @@ SELECT w.relid::int8 AS relid,
        coalesce(c.relowner, 0)::int8 AS owner,
        c.oid IS NOT NULL AS exists,
        false AS busy,
+       false AS by_files,
        CASE WHEN c.oid IS NULL THEN 0
             ELSE coalesce(pg_catalog.pg_total_relation_size(c.oid), 0)
        END::int8 AS bytes

@@ -74,7 +74,9 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
     try {
       const { sizes, busy } = await measureOwners(sql, owners);
       cache.replaceDatabase(name, sizes);
-      for (const owner of busy.values()) busyOwners.set(owner, (busyOwners.get(owner) ?? 0) + 1);
+      for (const { owner } of busy.values()) {
+        busyOwners.set(owner, (busyOwners.get(owner) ?? 0) + 1);
+      }
     } catch (err) {
       failed.push(`${name}: ${(err as Error).message}`);
     } finally {

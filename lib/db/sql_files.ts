@@ -24,11 +24,16 @@ import listDatabases from "../../sql/list_databases.sql" with { type: "text" };
 import listRoles from "../../sql/list_roles.sql" with { type: "text" };
 import loadLocks from "../../sql/load_locks.sql" with { type: "text" };
 import measureOwners from "../../sql/measure_owners.sql" with { type: "text" };
+import measureOwnersInstalled from "../../sql/measure_owners_installed.sql" with { type: "text" };
 import measureRelations from "../../sql/measure_relations.sql" with { type: "text" };
 import notifyQueue from "../../sql/notify_queue.sql" with { type: "text" };
 import oldestTransactions from "../../sql/oldest_transactions.sql" with { type: "text" };
-import relationMoves from "../../sql/relation_moves.sql" with { type: "text" };
 import schemaTrust from "../../sql/schema_trust.sql" with { type: "text" };
+import measureRelationsInstalled from "../../sql/measure_relations_installed.sql" with {
+  type: "text",
+};
+import relationMoves from "../../sql/relation_moves.sql" with { type: "text" };
+import roleDatabases from "../../sql/role_databases.sql" with { type: "text" };
 import tableCounters from "../../sql/table_counters.sql" with { type: "text" };
 import uninstall from "../../sql/uninstall.sql" with { type: "text" };
 import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "text" };
@@ -54,11 +59,14 @@ const FILES = {
   list_roles: listRoles,
   load_locks: loadLocks,
   measure_owners: measureOwners,
+  measure_owners_installed: measureOwnersInstalled,
   measure_relations: measureRelations,
   notify_queue: notifyQueue,
   oldest_transactions: oldestTransactions,
-  relation_moves: relationMoves,
   schema_trust: schemaTrust,
+  measure_relations_installed: measureRelationsInstalled,
+  relation_moves: relationMoves,
+  role_databases: roleDatabases,
   table_counters: tableCounters,
   uninstall: uninstall,
   uninstall_triggers: uninstallTriggers,

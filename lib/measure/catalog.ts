@@ -16,8 +16,20 @@ import type { TupleCounters } from "../watch/verify.ts";
 export interface MeasuredRelation extends RelationSize {
   /** The relation still exists. */
   exists: boolean;
-  /** An AccessExclusiveLock is held or wanted on it: not measured this time. */
+  /** An AccessExclusiveLock is held or wanted on it: not measured by the normal path. */
   busy: boolean;
+  /** Busy, and `bytes` is what its files hold on disk (postgres_monitor.file_bytes). */
+  byFiles: boolean;
+}
+
+/** A relation the sweep found busy (see sql/measure_owners.sql). */
+export interface BusyRelation {
+  /** Owner role oid. */
+  owner: number;
+  /** Quoted schema.table. */
+  name: string;
+  /** Charged what its files hold; otherwise it keeps its previous size. */
+  byFiles: boolean;
 }
 
 /** Databases that accept connections. */
@@ -48,21 +60,28 @@ export async function listRoles(
 }
 
 /**
- * Sizes of every relation the given roles own in the connected database, and the relations that
- * were not measured because an AccessExclusiveLock is held or wanted on them (relid -> owner).
+ * Sizes of every relation the given roles own in the connected database, and the relations an
+ * AccessExclusiveLock (held or wanted) kept from being measured normally. With `installed`, those
+ * are charged what their files hold (and are in `sizes`); otherwise they keep their previous size.
  */
 export async function measureOwners(
   sql: Sql,
   owners: readonly number[],
-): Promise<{ sizes: RelationSize[]; busy: Map<number, number>; placed: Map<number, Placement> }> {
-  const rows = await sql.unsafe(sqlFile("measure_owners"), [JSON.stringify(owners)]);
+  installed = false,
+): Promise<
+  { sizes: RelationSize[]; busy: Map<number, BusyRelation>; placed: Map<number, Placement> }
+> {
+  const file = installed ? "measure_owners_installed" : "measure_owners";
+  const rows = await sql.unsafe(sqlFile(file), [JSON.stringify(owners)]);
   const sizes: RelationSize[] = [];
-  const busy = new Map<number, number>();
+  const busy = new Map<number, BusyRelation>();
   const placed = new Map<number, Placement>();
   for (const r of rows) {
-    placed.set(Number(r.relid), { owner: Number(r.owner), nsp: Number(r.nsp) });
-    if (r.busy) busy.set(Number(r.relid), Number(r.owner));
-    else sizes.push({ relid: Number(r.relid), owner: Number(r.owner), bytes: Number(r.bytes) });
+    const relid = Number(r.relid);
+    const owner = Number(r.owner);
+    placed.set(relid, { owner, nsp: Number(r.nsp) });
+    if (r.busy) busy.set(relid, { owner, name: String(r.name), byFiles: Boolean(r.by_files) });
+    if (!r.busy || r.by_files) sizes.push({ relid, owner, bytes: Number(r.bytes) });
   }
   return { sizes, busy, placed };
 }
@@ -111,18 +130,24 @@ export async function relationMoves(
   }));
 }
 
-/** Sizes of specific relations (from notifications) in the connected database. */
+/**
+ * Sizes of specific relations (from notifications, the pg_locks watch) in the connected database.
+ * With `installed`, a locked relation is charged what its files hold instead of failing the call.
+ */
 export async function measureRelations(
   sql: Sql,
   relids: readonly number[],
+  installed = false,
 ): Promise<MeasuredRelation[]> {
-  const rows = await sql.unsafe(sqlFile("measure_relations"), [JSON.stringify(relids)]);
+  const file = installed ? "measure_relations_installed" : "measure_relations";
+  const rows = await sql.unsafe(sqlFile(file), [JSON.stringify(relids)]);
   return rows.map((r) => ({
     relid: Number(r.relid),
     owner: Number(r.owner),
     bytes: Number(r.bytes),
     exists: Boolean(r.exists),
     busy: Boolean(r.busy),
+    byFiles: Boolean(r.by_files),
   }));
 }
 

@@ -1,0 +1,32 @@
+-- measure_owners.sql for a database where postgres_monitor is installed: a busy relation (an
+-- AccessExclusiveLock granted or pending on it, its indexes, its TOAST table or TOAST index) is
+-- charged what its files hold on disk (postgres_monitor.file_bytes, which takes no lock), so a
+-- lock never hides what a tenant writes.
+WITH locked AS (
+  SELECT DISTINCT l.relation
+    FROM pg_catalog.pg_locks l
+   WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
+     AND l.database = (SELECT oid FROM pg_catalog.pg_database
+                        WHERE datname = pg_catalog.current_database())
+), busy AS (
+  SELECT relation AS relid FROM locked
+  UNION SELECT i.indrelid FROM locked l JOIN pg_catalog.pg_index i ON i.indexrelid = l.relation
+  UNION SELECT t.oid FROM locked l JOIN pg_catalog.pg_class t ON t.reltoastrelid = l.relation
+  UNION SELECT t.oid FROM locked l JOIN pg_catalog.pg_index i ON i.indexrelid = l.relation
+          JOIN pg_catalog.pg_class t ON t.reltoastrelid = i.indrelid
+)
+SELECT c.oid::int8 AS relid,
+       c.relowner::int8 AS owner,
+       c.relnamespace::int8 AS nsp,
+       b.relid IS NOT NULL AS busy,
+       b.relid IS NOT NULL AS by_files,
+       CASE WHEN b.relid IS NOT NULL
+            THEN pg_catalog.format('%I.%I', n.nspname, c.relname) END AS name,
+       CASE WHEN b.relid IS NOT NULL THEN postgres_monitor.file_bytes(c.oid)
+            ELSE coalesce(pg_catalog.pg_total_relation_size(c.oid), 0)
+       END::int8 AS bytes
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN busy b ON b.relid = c.oid
+ WHERE c.relkind IN ('r', 'm', 'S')
+   AND c.relowner IN (SELECT jsonb_array_elements_text($1::text::jsonb)::oid)
