@@ -1217,6 +1217,18 @@ export class Daemon {
 
   /** Logs and records one "tamper" event per table written without notifications. */
   async #reportSilenced(db: Database, relids: number[]) {
+    // From half full on the triggers do not notify (sql/install_database.sql): a full NOTIFY
+    // queue silences every table, and that is the queue's alert, not each table's tampering.
+    const started = Date.now();
+    await this.#notifyQueue.read(this.#control);
+    const window = 3 * this.#config.monitor.verify_interval_ms + 10_000;
+    if (this.#notifyQueue.wasOverSince(started - window)) {
+      this.#log.debug("tables written without notifications while the NOTIFY queue was full", {
+        database: db.name,
+        tables: relids.length,
+      });
+      return;
+    }
     // relation_moves.sql names relations by oid (old_nsp 0: no schema to compare with).
     const named = await relationMoves(db.sql, relids.map((relid) => ({ relid, old_nsp: 0 })))
       .catch((err) => {

@@ -69,6 +69,7 @@ export class NotifyQueueWatch {
   #log: Logger;
   #last: NotifyQueueUsage | undefined;
   #over = false;
+  #overAt = -Infinity;
   #failing = false;
 
   /** Creates the watch; nothing is read until {@linkcode read}. */
@@ -79,6 +80,14 @@ export class NotifyQueueWatch {
   /** The last usage and limit read, or undefined before the first successful read. */
   get last(): NotifyQueueUsage | undefined {
     return this.#last;
+  }
+
+  /**
+   * True when a read at or after `since` (ms since epoch) found the queue at or over the limit:
+   * the triggers were not notifying then, so a write without a notification is not tampering.
+   */
+  wasOverSince(since: number): boolean {
+    return this.#overAt >= since;
   }
 
   /** Reads the usage from the control database and logs a crossing; never throws. */
@@ -99,6 +108,7 @@ export class NotifyQueueWatch {
     }
     this.#failing = false;
     this.#last = q;
+    if (q.usage >= q.limit) this.#overAt = Date.now();
     if (!this.#over && q.usage >= q.limit) {
       this.#over = true;
       // Name the likely holders in the same line; the warning must not wait on or fail with it.

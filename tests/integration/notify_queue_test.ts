@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { startCluster } from "../../scripts/ephemeral_pg.ts";
-import { client, fillUntilStopped, type Fixture, waitFor, withFixture } from "../_helpers.ts";
+import { client, fill, fillUntilStopped, type Fixture, waitFor, withFixture } from "../_helpers.ts";
 
 const PG_MAJOR = Number(Deno.env.get("PG_VERSION") ?? "17");
 
@@ -224,4 +224,73 @@ Deno.test("only the monitoring role may list the oldest transactions, never with
     const text = await f.cli(["status"]);
     assert.doesNotMatch(text.stdout, /NOTIFY queue/);
   });
+});
+
+Deno.test({
+  name:
+    "writes unnotified because the NOTIFY queue is full are enforced by the counter check and not reported as tampering (PostgreSQL 17+ only)",
+  ignore: PG_MAJOR < 17,
+  async fn() {
+    const cluster = await startCluster({
+      version: String(PG_MAJOR),
+      settings: { max_notify_queue_pages: 64 },
+    });
+    try {
+      // No sweep for an hour, no watch of open transactions: only the statistics-counter check
+      // can find the writes.
+      await withFixture(
+        {
+          url: cluster.url,
+          monitor: { sweep_interval: 3600, verify_interval_ms: 300, lock_poll_interval_ms: 0 },
+        },
+        async (f) => {
+          const role = await f.limitedRole("qv");
+          const holderRole = await f.createRole(`qvhold_${f.id}`);
+          const d = await f.startDaemon();
+          const writer = f.as(role);
+          await writer.unsafe("CREATE TABLE t (x text)");
+          await waitFor(async () => (await watched(f, role)).length === 1, {
+            what: "the notify trigger",
+          });
+          // Known and measured before the queue fills (a table first seen later is not judged).
+          await fill(writer, "t", 64);
+          await waitFor(async () => (await f.metricUsage(role)) > 0, { what: "t measured" });
+          const holder = f.as(holderRole);
+          await holder.unsafe("LISTEN pgmon_any_channel");
+          const release = Promise.withResolvers<void>();
+          const holding = holder.begin(() => release.promise);
+          const flood = client("postgres", undefined, 1, cluster.url);
+          try {
+            let full = false;
+            for (let i = 0; i < 1000 && !full; i++) {
+              await flood.unsafe("SELECT pg_notify('pgmon_flood', $1 || repeat('x', 7000))", [
+                String(i),
+              ]).catch((err) => {
+                if ((err as { code?: string }).code !== "54000") throw err;
+                full = true;
+              });
+            }
+            assert.ok(full, "the queue filled up");
+            // Past the table's hot window (2 s) and the check's notification slack (5 s), so that
+            // only the counter check can find the next write: time itself is the condition here.
+            await new Promise((r) => setTimeout(r, 7500));
+            await fillUntilStopped(writer, "t", 3072);
+            await f.waitLocked(role, 30_000);
+            assert.equal(d.find("table written without notifications").length, 0, d.dump());
+            const [r] = await f.admin.unsafe(
+              `SELECT count(*)::int AS n FROM postgres_monitor.event_log
+                WHERE event = 'tamper' AND detail->>'reason' LIKE 'writes without notification%'`,
+            );
+            assert.equal(r!.n, 0);
+          } finally {
+            release.resolve();
+            await holding.catch(() => {});
+            await flood.end({ timeout: 1 });
+          }
+        },
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
 });
