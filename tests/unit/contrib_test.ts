@@ -32,6 +32,8 @@ const DAEMON_METRICS = new Set([
   "postgres_monitor_build_info",
   "postgres_monitor_notify_queue_usage_ratio",
   "postgres_monitor_notify_queue_limit_ratio",
+  "postgres_monitor_databases",
+  "postgres_monitor_database_unreachable",
 ]);
 
 /** A daemon metric, or one node_exporter's textfile collector adds. */
