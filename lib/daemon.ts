@@ -1199,7 +1199,7 @@ export class Daemon {
       const relids = db.verify.moved(await tupleCounters(db.sql, owners), Date.now(), complete);
       before.set(db.name, new Map(relids.map((r) => [r, this.#cache.bytesOf(db.name, r)])));
       return relids;
-    }, async (db, relids) => {
+    }, (db, relids) => {
       if (!db.installed) return;
       const was = before.get(db.name);
       const silenced = db.verify.silenced(relids.map((relid) => ({
@@ -1263,7 +1263,7 @@ export class Daemon {
   async #watchTables(
     source: string,
     find: (db: Database, owners: number[]) => Promise<number[]>,
-    after?: (db: Database, relids: number[]) => Promise<void>,
+    after?: (db: Database, relids: number[]) => void,
   ) {
     if (this.#watchers.has(source) || this.#limits.size === 0) return;
     this.#watchers.add(source);
@@ -1291,7 +1291,7 @@ export class Daemon {
         // Backing off after failures: the hot set retries them when the pause ends.
         if (db.retryAt !== undefined && performance.now() < db.retryAt) return;
         await this.#measureSome(db, relids, now);
-        await after?.(db, relids);
+        after?.(db, relids);
       }));
       await this.#runEvaluations();
     } finally {
