@@ -86,7 +86,14 @@ for (const mode of ["fast", "immediate"] as const) {
         const role = await f.limitedRole(`restart_${mode}`);
         const d = await f.startDaemon();
         await pgCtl(cluster!, ["restart", "-m", mode, "-w"]);
-        await d.waitForLog((l) => l.msg === "listener disconnected", { what: "the disconnect" });
+        // Whichever connection notices first: a LISTEN connection, or the leader's (the daemon
+        // then stops enforcing, stands by and leads again, without a "listener disconnected").
+        await d.waitForLog(
+          (l) =>
+            l.msg === "listener disconnected" ||
+            l.msg === "lost the leader lock: enforcement stopped, standing by",
+          { what: "the disconnect" },
+        );
         await waitFor(
           () => d.lines.filter((l) => l.msg === "listening").length >= 2,
           { what: "LISTEN again after the restart", timeout: 20_000 },
