@@ -395,9 +395,17 @@ LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
 DECLARE
   r oid;
 BEGIN
-  FOR r IN SELECT DISTINCT coalesce(i.indrelid, w.rel)
-             FROM unnest(rels) AS w (rel)
-             LEFT JOIN pg_index i ON i.indexrelid = w.rel
+  -- A partitioned table stands for every partition under it (see measure_relations.sql).
+  FOR r IN WITH RECURSIVE named AS (
+             SELECT DISTINCT coalesce(i.indrelid, w.rel) AS rel
+               FROM unnest(rels) AS w (rel)
+               LEFT JOIN pg_index i ON i.indexrelid = w.rel
+           ), tree (rel) AS (
+             SELECT n.rel FROM named n JOIN pg_class p ON p.oid = n.rel AND p.relkind = 'p'
+             UNION
+             SELECT h.inhrelid FROM tree t JOIN pg_inherits h ON h.inhparent = t.rel
+           )
+           SELECT n.rel FROM named n UNION SELECT t.rel FROM tree t
   LOOP
     relid := r;
     busy := false;

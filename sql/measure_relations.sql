@@ -3,10 +3,23 @@
 -- exists = false. This runs often under write load, so unlike measure_owners.sql it does not
 -- read pg_locks (that takes every lock-manager partition): a relation under an
 -- AccessExclusiveLock makes the statement fail after lock_timeout instead, and the daemon retries.
-WITH wanted AS (
+-- A partitioned table stands for every partition under it: a write through the parent fires the
+-- parent's statement trigger only, and the parent itself has no storage. The partitions are found
+-- in pg_inherits, which takes no lock (pg_partition_tree would lock each one).
+WITH RECURSIVE named AS (
   SELECT DISTINCT coalesce(i.indrelid, w.relid) AS relid
     FROM (SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid) AS w (relid)
     LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = w.relid
+), tree (relid) AS (
+  SELECT n.relid
+    FROM named n
+    JOIN pg_catalog.pg_class p ON p.oid = n.relid AND p.relkind = 'p'
+  UNION
+  SELECT h.inhrelid FROM tree t JOIN pg_catalog.pg_inherits h ON h.inhparent = t.relid
+), wanted AS (
+  SELECT relid FROM named
+  UNION
+  SELECT relid FROM tree
 )
 SELECT w.relid::int8 AS relid,
        coalesce(c.relowner, 0)::int8 AS owner,

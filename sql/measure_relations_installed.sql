@@ -3,4 +3,4 @@
 SELECT relid::int8 AS relid, owner::int8 AS owner, present AS exists, busy, busy AS by_files,
        bytes::int8 AS bytes
   FROM postgres_monitor.measure_relations(
-         ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::oid))
+         ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid))
