@@ -2,8 +2,8 @@
 -- all forks (pg_total_relation_size), temporary tables included. A relation with an
 -- AccessExclusiveLock granted or pending on it, on one of its indexes, its TOAST table or TOAST
 -- index is not measured (pg_total_relation_size would wait behind it): it comes back with
--- busy = true, its name, and keeps its previous size. Where postgres_monitor is installed,
--- measure_owners_installed.sql charges such a relation what its files hold instead.
+-- busy = true and its name; where postgres_monitor is installed the daemon then charges it what
+-- its files hold (file_bytes.sql), elsewhere it keeps its previous size.
 WITH locked AS (
   SELECT DISTINCT l.relation
     FROM pg_catalog.pg_locks l
@@ -21,7 +21,6 @@ SELECT c.oid::int8 AS relid,
        c.relowner::int8 AS owner,
        c.relnamespace::int8 AS nsp,
        b.relid IS NOT NULL AS busy,
-       false AS by_files,
        CASE WHEN b.relid IS NOT NULL
             THEN pg_catalog.format('%I.%I', n.nspname, c.relname) END AS name,
        CASE WHEN b.relid IS NOT NULL THEN 0

@@ -17,6 +17,7 @@ import installControl from "../../sql/install_control.sql" with { type: "text" }
 import installDatabase from "../../sql/install_database.sql" with { type: "text" };
 import lastEventId from "../../sql/last_event_id.sql" with { type: "text" };
 import lastSoftWarnings from "../../sql/last_soft_warnings.sql" with { type: "text" };
+import fileBytes from "../../sql/file_bytes.sql" with { type: "text" };
 import leaderCheck from "../../sql/leader_check.sql" with { type: "text" };
 import leaderTry from "../../sql/leader_try.sql" with { type: "text" };
 import leaderWho from "../../sql/leader_who.sql" with { type: "text" };
@@ -24,7 +25,6 @@ import listDatabases from "../../sql/list_databases.sql" with { type: "text" };
 import listRoles from "../../sql/list_roles.sql" with { type: "text" };
 import loadLocks from "../../sql/load_locks.sql" with { type: "text" };
 import measureOwners from "../../sql/measure_owners.sql" with { type: "text" };
-import measureOwnersInstalled from "../../sql/measure_owners_installed.sql" with { type: "text" };
 import measureRelations from "../../sql/measure_relations.sql" with { type: "text" };
 import notifyQueue from "../../sql/notify_queue.sql" with { type: "text" };
 import oldestTransactions from "../../sql/oldest_transactions.sql" with { type: "text" };
@@ -53,13 +53,13 @@ const FILES = {
   last_event_id: lastEventId,
   last_soft_warnings: lastSoftWarnings,
   leader_check: leaderCheck,
+  file_bytes: fileBytes,
   leader_try: leaderTry,
   leader_who: leaderWho,
   list_databases: listDatabases,
   list_roles: listRoles,
   load_locks: loadLocks,
   measure_owners: measureOwners,
-  measure_owners_installed: measureOwnersInstalled,
   measure_relations: measureRelations,
   notify_queue: notifyQueue,
   oldest_transactions: oldestTransactions,

@@ -71,8 +71,7 @@ export async function measureOwners(
 ): Promise<
   { sizes: RelationSize[]; busy: Map<number, BusyRelation>; placed: Map<number, Placement> }
 > {
-  const file = installed ? "measure_owners_installed" : "measure_owners";
-  const rows = await sql.unsafe(sqlFile(file), [JSON.stringify(owners)]);
+  const rows = await sql.unsafe(sqlFile("measure_owners"), [JSON.stringify(owners)]);
   const sizes: RelationSize[] = [];
   const busy = new Map<number, BusyRelation>();
   const placed = new Map<number, Placement>();
@@ -80,8 +79,16 @@ export async function measureOwners(
     const relid = Number(r.relid);
     const owner = Number(r.owner);
     placed.set(relid, { owner, nsp: Number(r.nsp) });
-    if (r.busy) busy.set(relid, { owner, name: String(r.name), byFiles: Boolean(r.by_files) });
-    if (!r.busy || r.by_files) sizes.push({ relid, owner, bytes: Number(r.bytes) });
+    if (r.busy) busy.set(relid, { owner, name: String(r.name), byFiles: installed });
+    else sizes.push({ relid, owner, bytes: Number(r.bytes) });
+  }
+  // Busy relations are few: one more look-up, for them alone, charges what their files hold.
+  if (installed && busy.size > 0) {
+    const files = await sql.unsafe(sqlFile("file_bytes"), [JSON.stringify([...busy.keys()])]);
+    for (const f of files) {
+      const relid = Number(f.relid);
+      sizes.push({ relid, owner: busy.get(relid)!.owner, bytes: Number(f.bytes) });
+    }
   }
   return { sizes, busy, placed };
 }

@@ -14,7 +14,15 @@
  */
 import assert from "node:assert/strict";
 import { startCluster } from "../../scripts/ephemeral_pg.ts";
-import { client, fill, fillUntilStopped, type Fixture, waitFor, withFixture } from "../_helpers.ts";
+import {
+  client,
+  fill,
+  fillUntilStopped,
+  type Fixture,
+  type Sql,
+  waitFor,
+  withFixture,
+} from "../_helpers.ts";
 
 const PG_MAJOR = Number(Deno.env.get("PG_VERSION") ?? "17");
 
@@ -30,6 +38,19 @@ async function metricQueueUsage(f: Fixture): Promise<number | undefined> {
     .catch(() => "");
   const m = /^postgres_monitor_notify_queue_usage_ratio (\S+)$/m.exec(text);
   return m ? Number(m[1]) : undefined;
+}
+
+/** Large payloads until a NOTIFY fails at COMMIT (bounded): true once the queue is full. */
+async function fillQueue(flood: Sql): Promise<boolean> {
+  for (let i = 0; i < 1000; i++) {
+    try {
+      await flood.unsafe("SELECT pg_notify('pgmon_flood', $1 || repeat('x', 7000))", [String(i)]);
+    } catch (err) {
+      if ((err as { code?: string }).code !== "54000") throw err;
+      return true;
+    }
+  }
+  return false;
 }
 
 /** Tables of `schema` that carry the notify trigger. */
@@ -80,19 +101,7 @@ Deno.test({
           const flood = client("postgres", undefined, 1, cluster.url);
           try {
             const holderPid = await began.promise;
-            // Fill the queue: large payloads until a NOTIFY fails at COMMIT (bounded).
-            let full = false;
-            for (let i = 0; i < 1000 && !full; i++) {
-              try {
-                await flood.unsafe("SELECT pg_notify('pgmon_flood', $1 || repeat('x', 7000))", [
-                  String(i),
-                ]);
-              } catch (err) {
-                if ((err as { code?: string }).code !== "54000") throw err;
-                full = true;
-              }
-            }
-            assert.ok(full, "the queue filled up");
+            assert.ok(await fillQueue(flood), "the queue filled up");
             assert.ok((await queueUsage(f)) > 0.5, "queue usage over half");
 
             // Writes of the limited role commit, and DDL on its tables, its own and a superuser's.
@@ -261,16 +270,7 @@ Deno.test({
           const holding = holder.begin(() => release.promise);
           const flood = client("postgres", undefined, 1, cluster.url);
           try {
-            let full = false;
-            for (let i = 0; i < 1000 && !full; i++) {
-              await flood.unsafe("SELECT pg_notify('pgmon_flood', $1 || repeat('x', 7000))", [
-                String(i),
-              ]).catch((err) => {
-                if ((err as { code?: string }).code !== "54000") throw err;
-                full = true;
-              });
-            }
-            assert.ok(full, "the queue filled up");
+            assert.ok(await fillQueue(flood), "the queue filled up");
             // Past the table's hot window (2 s) and the check's notification slack (5 s), so that
             // only the counter check can find the next write: time itself is the condition here.
             await new Promise((r) => setTimeout(r, 7500));
