@@ -1557,6 +1557,7 @@ export class Daemon {
       roles: [...this.#limits.values()].map((l) => ({
         role: l.role.name,
         usage: this.#cache.usage(l.role.oid),
+        kinds: this.#cache.breakdown(l.role.oid),
         soft: l.limit.soft_limit,
         hard: l.limit.hard_limit,
         locked: this.#state(l.role.oid).locked,

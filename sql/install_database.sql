@@ -389,11 +389,15 @@ REVOKE ALL ON FUNCTION postgres_monitor.file_bytes(oid) FROM PUBLIC;
 -- lock does not come within lock_timeout is charged what its files hold (busy = true) instead of
 -- failing the whole call. A relation that no longer exists comes back with present = false.
 -- SECURITY INVOKER: the daemon may call pg_total_relation_size and file_bytes itself.
-CREATE OR REPLACE FUNCTION postgres_monitor.measure_relations(rels oid[])
-RETURNS TABLE (relid oid, owner oid, present boolean, busy boolean, bytes bigint)
+-- Of bytes, indexes and toast are its indexes and its TOAST table, for the usage breakdown.
+DROP FUNCTION IF EXISTS postgres_monitor.measure_relations(oid[]);
+CREATE FUNCTION postgres_monitor.measure_relations(rels oid[])
+RETURNS TABLE (relid oid, owner oid, present boolean, busy boolean, bytes bigint,
+               indexes bigint, toast bigint)
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r oid;
+  t oid;
 BEGIN
   -- A partitioned table stands for every partition under it (see measure_relations.sql).
   FOR r IN WITH RECURSIVE named AS (
@@ -409,7 +413,9 @@ BEGIN
   LOOP
     relid := r;
     busy := false;
-    SELECT c.relowner INTO owner FROM pg_class c
+    indexes := 0;
+    toast := 0;
+    SELECT c.relowner, c.reltoastrelid INTO owner, t FROM pg_class c
      WHERE c.oid = r AND c.relkind IN ('r', 'm', 'S');
     present := FOUND;
     IF NOT present THEN
@@ -418,9 +424,15 @@ BEGIN
     ELSE
       BEGIN
         bytes := coalesce(pg_total_relation_size(r), 0);
+        indexes := coalesce(pg_indexes_size(r), 0);
+        IF t <> 0 THEN
+          toast := coalesce(pg_total_relation_size(t), 0);
+        END IF;
       EXCEPTION WHEN lock_not_available THEN
         busy := true;
         bytes := postgres_monitor.file_bytes(r);
+        indexes := 0;
+        toast := 0;
       END;
     END IF;
     RETURN NEXT;

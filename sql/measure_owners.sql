@@ -1,5 +1,6 @@
 -- Size of every relation owned by the given roles ($1) in this database: table, TOAST, indexes,
--- all forks (pg_total_relation_size), temporary tables included. A relation with an
+-- all forks (pg_total_relation_size), temporary tables included; of that, its indexes and its
+-- TOAST table (with TOAST index), for the usage breakdown. A relation with an
 -- AccessExclusiveLock granted or pending on it, on one of its indexes, its TOAST table or TOAST
 -- index is not measured (pg_total_relation_size would wait behind it): it comes back with
 -- busy = true and its name; where postgres_monitor is installed the daemon then charges it what
@@ -25,7 +26,13 @@ SELECT c.oid::int8 AS relid,
             THEN pg_catalog.format('%I.%I', n.nspname, c.relname) END AS name,
        CASE WHEN b.relid IS NOT NULL THEN 0
             ELSE coalesce(pg_catalog.pg_total_relation_size(c.oid), 0)
-       END::int8 AS bytes
+       END::int8 AS bytes,
+       CASE WHEN b.relid IS NOT NULL THEN 0
+            ELSE coalesce(pg_catalog.pg_indexes_size(c.oid), 0)
+       END::int8 AS indexes,
+       CASE WHEN b.relid IS NOT NULL OR c.reltoastrelid = 0 THEN 0
+            ELSE coalesce(pg_catalog.pg_total_relation_size(c.reltoastrelid), 0)
+       END::int8 AS toast
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN busy b ON b.relid = c.oid

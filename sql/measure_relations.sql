@@ -28,6 +28,12 @@ SELECT w.relid::int8 AS relid,
        false AS by_files,
        CASE WHEN c.oid IS NULL THEN 0
             ELSE coalesce(pg_catalog.pg_total_relation_size(c.oid), 0)
-       END::int8 AS bytes
+       END::int8 AS bytes,
+       CASE WHEN c.oid IS NULL THEN 0
+            ELSE coalesce(pg_catalog.pg_indexes_size(c.oid), 0)
+       END::int8 AS indexes,
+       CASE WHEN c.oid IS NULL OR c.reltoastrelid = 0 THEN 0
+            ELSE coalesce(pg_catalog.pg_total_relation_size(c.reltoastrelid), 0)
+       END::int8 AS toast
   FROM wanted w
   LEFT JOIN pg_catalog.pg_class c ON c.oid = w.relid AND c.relkind IN ('r', 'm', 'S')

@@ -12,7 +12,7 @@ import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
 import { listRoles, measureOwners } from "../measure/catalog.ts";
 import { requireTrustedControl } from "../measure/schema_trust.ts";
 import { applyPlan, databaseSize, databaseStates, planDatabases } from "../watch/databases.ts";
-import { UsageCache } from "../measure/usage_cache.ts";
+import { USAGE_KINDS, type UsageBreakdown, UsageCache } from "../measure/usage_cache.ts";
 import { LOCKS_CHANGED } from "../watch/payload.ts";
 import {
   type NotifyQueueUsage,
@@ -25,8 +25,10 @@ import {
 export interface StatusRow {
   /** Role name. */
   role: string;
-  /** Bytes owned across monitored databases. */
+  /** Bytes charged across monitored databases. */
   usage_bytes: number;
+  /** Of usage_bytes, by kind (tables, indexes, toast, large_objects, catalog_text, ...). */
+  usage_by_kind: UsageBreakdown;
   /** Soft limit. */
   soft_limit_bytes: number;
   /** Hard limit. */
@@ -178,6 +180,7 @@ export async function status(
       return {
         role: l.role.name,
         usage_bytes: usage,
+        usage_by_kind: cache.breakdown(l.role.oid),
         soft_limit_bytes: l.limit.soft_limit,
         hard_limit_bytes: l.limit.hard_limit,
         state,
@@ -201,7 +204,16 @@ export async function status(
 
 /** Renders `status` rows as an aligned text table. */
 export function formatStatusTable(rows: StatusRow[]): string {
-  const header = ["ROLE", "USAGE", "SOFT", "HARD", "USED", "STATE", "LIMIT FROM"];
+  const header = [
+    "ROLE",
+    "USAGE",
+    "SOFT",
+    "HARD",
+    "USED",
+    "STATE",
+    "OUTSIDE RELATIONS",
+    "LIMIT FROM",
+  ];
   const body = rows.map((r) => [
     r.role,
     formatBytes(r.usage_bytes),
@@ -209,6 +221,7 @@ export function formatStatusTable(rows: StatusRow[]): string {
     formatBytes(r.hard_limit_bytes),
     `${Math.round((r.usage_bytes / r.hard_limit_bytes) * 100)}%`,
     r.protected ? `${r.state} (${r.protected})` : r.state,
+    outsideRelations(r.usage_by_kind),
     r.source,
   ]);
   const all = [header, ...body];
@@ -216,6 +229,16 @@ export function formatStatusTable(rows: StatusRow[]): string {
   return all.map((row) =>
     row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")
   ).join("\n");
+}
+
+/** The kinds of usage that are not relations, e.g. "catalog text 90.0 MiB", or "-". */
+function outsideRelations(kinds: UsageBreakdown): string {
+  const parts: string[] = [];
+  for (const kind of USAGE_KINDS) {
+    if (kind === "tables" || kind === "indexes" || kind === "toast" || kinds[kind] === 0) continue;
+    parts.push(`${kind.replace("_", " ")} ${formatBytes(kinds[kind])}`);
+  }
+  return parts.length === 0 ? "-" : parts.join(", ");
 }
 
 /** Shows text a tenant chose (application_name, names) on a terminal: control characters escaped. */

@@ -80,7 +80,15 @@ export async function measureOwners(
     const owner = Number(r.owner);
     placed.set(relid, { owner, nsp: Number(r.nsp) });
     if (r.busy) busy.set(relid, { owner, name: String(r.name), byFiles: installed });
-    else sizes.push({ relid, owner, bytes: Number(r.bytes) });
+    else {
+      sizes.push({
+        relid,
+        owner,
+        bytes: Number(r.bytes),
+        indexes: Number(r.indexes),
+        toast: Number(r.toast),
+      });
+    }
   }
   // Busy relations are few: one more look-up, for them alone, charges what their files hold.
   if (installed && busy.size > 0) {
@@ -152,6 +160,8 @@ export async function measureRelations(
     relid: Number(r.relid),
     owner: Number(r.owner),
     bytes: Number(r.bytes),
+    indexes: Number(r.indexes ?? 0),
+    toast: Number(r.toast ?? 0),
     exists: Boolean(r.exists),
     busy: Boolean(r.busy),
     byFiles: Boolean(r.by_files),

@@ -17,6 +17,8 @@ export interface RoleMetrics {
   hard: number;
   /** 1 when the daemon holds a lock on the role. */
   locked: boolean;
+  /** Usage by kind (tables, indexes, toast, large_objects, ...); sums to `usage`. */
+  kinds?: Record<string, number>;
 }
 
 /** One alert endpoint as the metrics show it. */
@@ -127,6 +129,18 @@ export function renderMetrics(s: MetricsSnapshot): string {
     "Current storage usage of a user in bytes.",
     (r) => r.usage,
   );
+  family(
+    "postgres_monitor_usage_bytes",
+    "gauge",
+    "Storage charged to a user in bytes, by kind (tables, indexes, toast, large_objects, catalog_text, temp_files, uncommitted); the kinds sum to postgres_user_storage_usage_bytes.",
+  );
+  for (const r of roles) {
+    for (const [kind, bytes] of Object.entries(r.kinds ?? {})) {
+      out.push(
+        `postgres_monitor_usage_bytes{user="${escapeLabel(r.role)}",kind="${kind}"} ${bytes}`,
+      );
+    }
+  }
   perRole(
     "postgres_monitor_soft_limit_bytes",
     "gauge",

@@ -203,3 +203,39 @@ Deno.test("UsageCache.dropDatabase() of an unknown database reports nothing", ()
   assert.deepEqual(cache.databases(), ["db1"]);
   assert.equal(cache.usage(ALICE), 100);
 });
+
+Deno.test("UsageCache breaks usage down by kind: relations' parts and per-owner sources", () => {
+  const cache = new UsageCache();
+  cache.replaceDatabase("db1", [{ relid: 1, owner: ALICE, bytes: 100, indexes: 30, toast: 20 }]);
+  assert.deepEqual(
+    cache.setSource("large_objects", new Map([[ALICE, 7]]), "db1"),
+    new Set([ALICE]),
+  );
+  assert.deepEqual(
+    cache.setSource("temp_files", new Map([[ALICE, 5], [BOB, 1]])),
+    new Set([ALICE, BOB]),
+  );
+  assert.equal(cache.usage(ALICE), 112);
+  assert.equal(cache.usageIn("db1", ALICE), 107);
+  const b = cache.breakdown(ALICE);
+  assert.deepEqual(
+    [b.tables, b.indexes, b.toast, b.large_objects, b.temp_files, b.catalog_text],
+    [50, 30, 20, 7, 5, 0],
+  );
+  // The same source again changes nothing; a smaller one moves the total.
+  assert.deepEqual(cache.setSource("large_objects", new Map([[ALICE, 7]]), "db1"), new Set());
+  assert.deepEqual(
+    cache.setSource("large_objects", new Map([[ALICE, 2]]), "db1"),
+    new Set([ALICE]),
+  );
+  assert.equal(cache.usage(ALICE), 107);
+  // Dropping the database forgets its relations and its sources, not the cluster's.
+  assert.deepEqual(cache.dropDatabase("db1"), new Set([ALICE]));
+  assert.equal(cache.usage(ALICE), 5);
+  assert.deepEqual(cache.databases(), []);
+  assert.equal(cache.breakdown(ALICE).temp_files, 5);
+  // A relation's parts follow it when it is measured again without an index.
+  cache.update("db2", [{ relid: 9, owner: BOB, bytes: 10, indexes: 4 }]);
+  cache.update("db2", [{ relid: 9, owner: BOB, bytes: 10 }]);
+  assert.deepEqual([cache.breakdown(BOB).tables, cache.breakdown(BOB).indexes], [10, 0]);
+});
