@@ -19,6 +19,15 @@ import {
 } from "./evaluate/evaluator.ts";
 import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
 import {
+  affectedRoles,
+  chargedBreakdown,
+  chargedUsage,
+  type ChargePlan,
+  ownPlan,
+  planCharges,
+} from "./evaluate/charges.ts";
+import { roleGroups } from "./measure/role_groups.ts";
+import {
   activeWrites,
   type BusyRelation,
   listRoles,
@@ -189,6 +198,8 @@ export class Daemon {
   /** Databases where each limited role owns something (refreshed each sweep). */
   #owned?: Map<number, Set<string>>;
   #limits = new Map<number, EffectiveLimit>();
+  /** Whose storage is charged to which limited role (lib/evaluate/charges.ts). */
+  #charges: ChargePlan = ownPlan([]);
   #states = new Map<number, RoleState>();
   #dirty = new Set<number>();
   #evaluating = false;
@@ -554,7 +565,7 @@ export class Daemon {
     await phase("roles", () => this.#refreshLimits());
     await phase("databases", () => this.#refreshDatabases());
     await phase("owned", () => this.#refreshOwned());
-    const owners = [...this.#limits.keys()];
+    const owners = this.#owners();
     await phase(
       "measure",
       () =>
@@ -607,12 +618,43 @@ export class Daemon {
       }
     }
     this.#limits = limits;
+    await this.#refreshCharges();
+  }
+
+  /**
+   * Groups of the limited roles: a group without a limit of its own is measured and watched like
+   * its members' own tables and charged to them (lib/evaluate/charges.ts). On failure every role
+   * keeps being charged what it owns and the next sweep tries again.
+   */
+  async #refreshCharges() {
+    try {
+      const groups = await roleGroups(this.#control, [...this.#limits.keys()]);
+      this.#charges = planCharges(this.#limits, groups, this.#config.monitor.exempt_roles);
+    } catch (err) {
+      this.#charges = ownPlan(this.#limits.keys());
+      this.#log.warn("cannot read the groups of limited roles", { error: errorMessage(err) });
+    }
+  }
+
+  /** Name of a measured owner: a limited role or a group charged to limited roles. */
+  #nameOf(oid: number): string | undefined {
+    return this.#limits.get(oid)?.role.name ?? this.#charges.groupNames.get(oid);
+  }
+
+  /** Every role whose storage is measured: the limited roles and the groups charged to them. */
+  #owners(): number[] {
+    return this.#charges.owners;
+  }
+
+  /** A limited role's usage: what it owns plus what is charged to it (groups, shared budget). */
+  #usage(oid: number): number {
+    return chargedUsage(this.#charges, oid, (o) => this.#cache.usage(o));
   }
 
   /** Where each limited role owns something; on failure every database counts for everyone. */
   async #refreshOwned() {
     try {
-      this.#owned = await roleDatabases(this.#control, [...this.#limits.keys()]);
+      this.#owned = await roleDatabases(this.#control, this.#owners());
     } catch (err) {
       this.#owned = undefined;
       this.#log.warn("cannot read where roles own objects", { error: errorMessage(err) });
@@ -621,7 +663,7 @@ export class Daemon {
 
   async #refreshDatabases() {
     const m = this.#config.monitor;
-    const plan = await this.#scope.refresh([...this.#limits.keys()], this.#planOptions());
+    const plan = await this.#scope.refresh(this.#owners(), this.#planOptions());
     const wanted = plan.watched;
     this.#sweepOnly = plan.sweepOnly;
     for (const name of wanted) {
@@ -669,7 +711,7 @@ export class Daemon {
     if (this.#checkingDbs || this.#stopped) return;
     this.#checkingDbs = true;
     try {
-      if (await this.#scope.changed([...this.#limits.keys()], this.#planOptions())) {
+      if (await this.#scope.changed(this.#owners(), this.#planOptions())) {
         await this.sweep("databases changed");
       }
     } catch (err) {
@@ -731,9 +773,7 @@ export class Daemon {
             db.measuredAt = 0;
             this.#detach(
               "measure database",
-              this.#measureDatabase(db, [...this.#limits.keys()]).then(() =>
-                this.#runEvaluations()
-              ),
+              this.#measureDatabase(db, this.#owners()).then(() => this.#runEvaluations()),
             );
           }
         },
@@ -805,7 +845,7 @@ export class Daemon {
                 fault: c.detail,
               });
               const owner = this.#cache.ownerOf(db.name, c.relid);
-              const role = owner === undefined ? undefined : this.#limits.get(owner)?.role.name;
+              const role = owner === undefined ? undefined : this.#nameOf(owner);
               await this.#enforcer.logEvent({
                 kind: "tamper",
                 oid: owner ?? null,
@@ -867,7 +907,7 @@ export class Daemon {
   async #reportBusy(db: Database, busy: Map<number, BusyRelation>) {
     const minMs = this.#config.monitor.sweep_interval * 1000;
     for (const b of this.#busy.sweep(db.name, busy, Date.now(), minMs)) {
-      const role = this.#limits.get(b.owner)?.role.name ?? String(b.owner);
+      const role = this.#nameOf(b.owner) ?? String(b.owner);
       const reason = busyReason(b, db.name);
       this.#log.warn("relation cannot be measured: lock held or queued", {
         database: db.name,
@@ -895,7 +935,7 @@ export class Daemon {
       }
     }
     if (suspects.length === 0) return;
-    const roleName = (oid: number) => this.#limits.get(oid)?.role.name;
+    const roleName = (oid: number) => this.#nameOf(oid);
     for (const m of await relationMoves(db.sweepSql, suspects)) {
       if (!m.exists) continue; // dropped
       const was = before.get(m.relid)!;
@@ -967,7 +1007,7 @@ export class Daemon {
         });
         this.#detach(
           "measure database",
-          this.#measureDatabase(db, [...this.#limits.keys()]).then(() => this.#runEvaluations()),
+          this.#measureDatabase(db, this.#owners()).then(() => this.#runEvaluations()),
         );
       }
       return;
@@ -1002,10 +1042,15 @@ export class Daemon {
    */
   #remeasureInterval(db: Database, relid: number): number {
     const owner = this.#cache.ownerOf(db.name, relid);
-    const limit = owner === undefined ? undefined : this.#limits.get(owner);
     if (this.#busy.has(db.name, relid)) return BUSY_INTERVAL_MS;
-    if (owner === undefined || !limit) return 0;
-    const headroom = limit.limit.hard_limit - this.#cache.usage(owner);
+    const charged = owner === undefined ? [] : this.#charges.dependents.get(owner) ?? [];
+    if (charged.length === 0) return 0;
+    // A group's table is watched as closely as its nearest-to-the-limit member needs.
+    let headroom = Infinity;
+    for (const oid of charged) {
+      const limit = this.#limits.get(oid);
+      if (limit) headroom = Math.min(headroom, limit.limit.hard_limit - this.#usage(oid));
+    }
     if (headroom <= 0) return 0;
     return Math.min(1000, Math.max(FLUSH_INTERVAL_MS, (headroom / MAX_WRITE_RATE) * 500));
   }
@@ -1097,7 +1142,7 @@ export class Daemon {
     const keep = [];
     const now = Date.now();
     for (const r of rows) {
-      if (!r.exists || !this.#limits.has(r.owner)) gone.push(r.relid);
+      if (!r.exists || !this.#charges.dependents.has(r.owner)) gone.push(r.relid);
       else if (r.busy) {
         // Locked: charged what its files hold (when installed), and looked at again soon.
         this.#busy.seen(db.name, r.relid, now);
@@ -1241,9 +1286,7 @@ export class Daemon {
     for (const m of named) {
       if (!m.exists) continue;
       const owner = this.#cache.ownerOf(db.name, m.relid);
-      const role = owner === undefined
-        ? "(unknown)"
-        : this.#limits.get(owner)?.role.name ?? String(owner);
+      const role = owner === undefined ? "(unknown)" : this.#nameOf(owner) ?? String(owner);
       const table = `${m.schema}.${m.name}`;
       this.#log.warn("table written without notifications", { database: db.name, table, role });
       await this.#enforcer.logEvent({
@@ -1268,7 +1311,7 @@ export class Daemon {
     if (this.#watchers.has(source) || this.#limits.size === 0) return;
     this.#watchers.add(source);
     try {
-      const owners = [...this.#limits.keys()];
+      const owners = this.#owners();
       await Promise.all([...this.#dbs.values()].map(async (db) => {
         let relids: number[];
         try {
@@ -1363,6 +1406,7 @@ export class Daemon {
     this.#evaluating = true;
     try {
       while (this.#dirty.size > 0 && !this.#stopped) {
+        this.#spreadDirty();
         const batch = [...this.#dirty].filter((oid) => !this.#inflight.has(oid));
         for (const oid of batch) this.#dirty.delete(oid);
         if (batch.length === 0) break;
@@ -1375,12 +1419,34 @@ export class Daemon {
     this.#scheduleMetrics();
   }
 
-  /** Every database where `oid` owns something is measured: its usage is not a partial view. */
+  /**
+   * A dirty owner makes every limited role charged for it dirty (a group's members, a shared
+   * budget's members), with the earliest notification time for the lag figures.
+   */
+  #spreadDirty() {
+    for (const oid of [...this.#dirty]) {
+      const since = this.#notifyTimes.get(oid);
+      for (const d of affectedRoles(this.#charges, [oid])) {
+        this.#dirty.add(d);
+        if (since !== undefined && since < (this.#notifyTimes.get(d) ?? Infinity)) {
+          this.#notifyTimes.set(d, since);
+        }
+      }
+      if (!this.#limits.has(oid)) {
+        this.#dirty.delete(oid);
+        this.#notifyTimes.delete(oid);
+      }
+    }
+  }
+
+  /**
+   * Every database where `oid`, or an owner charged to it, owns something is measured: its
+   * usage is not a partial view.
+   */
   #complete(oid: number): boolean {
-    return measuredWhereOwned(
-      this.#owned?.get(oid),
-      this.#dbs.keys(),
-      (name) => (this.#dbs.get(name)?.measuredAt ?? 0) > 0,
+    const measured = (name: string) => (this.#dbs.get(name)?.measuredAt ?? 0) > 0;
+    return (this.#charges.contributors.get(oid) ?? [oid]).every((o) =>
+      measuredWhereOwned(this.#owned?.get(o), this.#dbs.keys(), measured)
     );
   }
 
@@ -1389,7 +1455,7 @@ export class Daemon {
     if (!limit) return;
     const since = this.#notifyTimes.get(oid);
     this.#notifyTimes.delete(oid);
-    const usage = this.#cache.usage(oid);
+    const usage = this.#usage(oid);
     const now = Date.now();
     const result = evaluate({
       usage,
@@ -1556,8 +1622,8 @@ export class Daemon {
     return renderMetrics({
       roles: [...this.#limits.values()].map((l) => ({
         role: l.role.name,
-        usage: this.#cache.usage(l.role.oid),
-        kinds: this.#cache.breakdown(l.role.oid),
+        usage: this.#usage(l.role.oid),
+        kinds: chargedBreakdown(this.#charges, l.role.oid, (o) => this.#cache.breakdown(o)),
         soft: l.limit.soft_limit,
         hard: l.limit.hard_limit,
         locked: this.#state(l.role.oid).locked,
@@ -1618,7 +1684,7 @@ export class Daemon {
   /** Usage and state of every limited role (for logs and tests). */
   snapshot(): { role: string; usage: number; status: string }[] {
     return [...this.#limits.values()].map((l) => {
-      const usage = this.#cache.usage(l.role.oid);
+      const usage = this.#usage(l.role.oid);
       return { role: l.role.name, usage, status: statusOf(usage, l, this.#state(l.role.oid)) };
     });
   }

@@ -10,6 +10,13 @@ import { sqlFile } from "../db/sql_files.ts";
 import { Enforcer, type LockRow } from "../enforce/enforcer.ts";
 import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
 import { listRoles, measureOwners } from "../measure/catalog.ts";
+import {
+  chargedBreakdown,
+  chargedUsage,
+  type ChargePlan,
+  planCharges,
+} from "../evaluate/charges.ts";
+import { roleGroups } from "../measure/role_groups.ts";
 import { requireTrustedControl } from "../measure/schema_trust.ts";
 import { applyPlan, databaseSize, databaseStates, planDatabases } from "../watch/databases.ts";
 import { USAGE_KINDS, type UsageBreakdown, UsageCache } from "../measure/usage_cache.ts";
@@ -35,8 +42,13 @@ export interface StatusRow {
   hard_limit_bytes: number;
   /** ok, over_soft, over_hard, locked, locked_manual, exempt. */
   state: string;
-  /** Where the limit comes from. */
+  /** Where the limit comes from: "user", "member_of 'g'", "member_of 'g' (shared)". */
   source: string;
+  /**
+   * Groups whose storage is charged to this role besides what it owns (groups it belongs to that
+   * have no limit of their own, and a shared budget's group), sorted; empty when none.
+   */
+  charged_groups: string[];
   /** When locked, if locked. */
   locked_at: string | null;
   /** Why the role is never locked, if protected. */
@@ -45,6 +57,9 @@ export interface StatusRow {
 
 interface Measured {
   limits: Map<number, EffectiveLimit>;
+  charges: ChargePlan;
+  /** A limited role's usage: what it owns plus what is charged to it. */
+  usage: (oid: number) => number;
   cache: UsageCache;
   locks: Map<number, LockRow>;
   missing: string[];
@@ -60,7 +75,10 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
   const roles = await listRoles(control, users, groups);
   const { limits, missing } = resolveLimits(entries, roles, config.monitor.exempt_roles);
   const cache = new UsageCache();
-  const owners = [...limits.keys()];
+  // As the daemon does: groups without a limit of their own are measured and charged to members.
+  const groupRows = await roleGroups(control, [...limits.keys()]);
+  const charges = planCharges(limits, groupRows, config.monitor.exempt_roles);
+  const owners = charges.owners;
   const failed: string[] = [];
   const busyOwners = new Map<number, number>();
   // As the daemon sees them (lib/watch/databases.ts): databases where no limited role owns
@@ -103,7 +121,17 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
   applyPlan(cache, plan);
   const lockRows = await new Enforcer(control, { dryRun: false }).loadLocks();
   const locks = new Map(lockRows.map((l) => [l.oid, l]));
-  return { limits, cache, locks, missing, failed, busy: busyOwners } satisfies Measured;
+  const usage = (oid: number) => chargedUsage(charges, oid, (o) => cache.usage(o));
+  return {
+    limits,
+    charges,
+    usage,
+    cache,
+    locks,
+    missing,
+    failed,
+    busy: busyOwners,
+  } satisfies Measured;
 }
 
 /** Usage and state of every limited role. */
@@ -164,9 +192,13 @@ export async function status(
   const control = connect(target, config.monitor.control_database, { max: 1 });
   try {
     await requireTrustedControl(control, config.monitor.control_database);
-    const { limits, cache, locks, missing, failed } = await measureAll(config, target, control);
+    const { limits, charges, usage: usageOf, cache, locks, missing, failed } = await measureAll(
+      config,
+      target,
+      control,
+    );
     const rows = [...limits.values()].map((l): StatusRow => {
-      const usage = cache.usage(l.role.oid);
+      const usage = usageOf(l.role.oid);
       const lock = locks.get(l.role.oid);
       const state = lock
         ? (lock.manual_unlock ? "locked_manual" : "locked")
@@ -180,11 +212,12 @@ export async function status(
       return {
         role: l.role.name,
         usage_bytes: usage,
-        usage_by_kind: cache.breakdown(l.role.oid),
+        usage_by_kind: chargedBreakdown(charges, l.role.oid, (o) => cache.breakdown(o)),
         soft_limit_bytes: l.limit.soft_limit,
         hard_limit_bytes: l.limit.hard_limit,
         state,
         source: l.source,
+        charged_groups: charges.chargedGroups.get(l.role.oid) ?? [],
         locked_at: lock ? lock.locked_at.toISOString() : null,
         protected: l.protectedReason,
       };
@@ -222,7 +255,9 @@ export function formatStatusTable(rows: StatusRow[]): string {
     `${Math.round((r.usage_bytes / r.hard_limit_bytes) * 100)}%`,
     r.protected ? `${r.state} (${r.protected})` : r.state,
     outsideRelations(r.usage_by_kind),
-    r.source,
+    r.charged_groups.length === 0
+      ? r.source
+      : `${r.source}; charged for ${r.charged_groups.map((g) => `'${g}'`).join(", ")}`,
   ]);
   const all = [header, ...body];
   const widths = header.map((_, i) => Math.max(...all.map((row) => [...(row[i] ?? "")].length)));
@@ -320,21 +355,30 @@ export async function unlock(
     );
     if (!found) throw new UnlockRefusedError(`Cannot unlock '${role}': no such role`);
     const oid = Number(found.oid);
-    const { limits, cache, locks, busy, failed } = await measureAll(config, target, control);
+    const { limits, charges, usage: usageOf, locks, busy, failed } = await measureAll(
+      config,
+      target,
+      control,
+    );
     if (!locks.has(oid)) {
       throw new UnlockRefusedError(`Cannot unlock '${role}': it is not locked by this daemon`);
     }
     // An unmeasured relation or database could hide usage: do not unlock on a partial view.
-    if (failed.length > 0 || busy.has(oid)) {
+    // Busy relations of a group charged to the role hide its usage just as well.
+    const busyHere = (charges.contributors.get(oid) ?? [oid]).reduce(
+      (n, o) => n + (busy.get(o) ?? 0),
+      0,
+    );
+    if (failed.length > 0 || busyHere > 0) {
       throw new UnlockRefusedError(
         `Cannot unlock '${role}' now: its usage could not be measured completely (` +
-          [...failed, ...(busy.has(oid) ? [`${busy.get(oid)} table(s) locked exclusively`] : [])]
+          [...failed, ...(busyHere > 0 ? [`${busyHere} table(s) locked exclusively`] : [])]
             .join("; ") +
           "); try again",
       );
     }
     const limit = limits.get(oid);
-    const usage = cache.usage(oid);
+    const usage = usageOf(oid);
     if (limit && usage > limit.limit.hard_limit) {
       throw new UnlockRefusedError(
         `Cannot unlock '${role}': usage ${usage} B is still over its hard limit ` +

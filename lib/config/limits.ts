@@ -21,6 +21,12 @@ export interface LimitEntry {
   hard_grace_period: number;
   /** Seconds back under the limit before unlocking. */
   unlock_grace_period: number;
+  /**
+   * `member_of` entries only: one budget for the group (its own storage plus that of every member
+   * this entry limits) instead of one per member; at the hard limit every member is locked.
+   * Absent (not false) when not set.
+   */
+  shared?: boolean;
   /** Position in the file, for messages: "user_limits[3]". */
   index: number;
 }
@@ -34,6 +40,7 @@ const ENTRY_KEYS = [
   "manual_unlock",
   "hard_grace_period",
   "unlock_grace_period",
+  "shared",
 ] as const;
 
 /** Label for messages, e.g. "user_limits[2] (user 'bob')" or "user_limits[0] (member_of 'devs')". */
@@ -160,6 +167,20 @@ function parseEntry(doc: JsoncFile, value: unknown, index: number): LimitEntry |
     }
     return 0;
   };
+  let shared = false;
+  if (has("shared")) {
+    const raw = value.shared;
+    if (typeof raw !== "boolean") {
+      report("shared", `Key 'shared' must be a boolean, got ${typeName(raw)}`);
+    } else if (raw && !has("member_of")) {
+      report(
+        "shared",
+        "Key 'shared' applies to 'member_of' entries only (one budget for a group's members)",
+        "key",
+      );
+    } else shared = raw;
+  }
+
   const hardGrace = seconds("hard_grace_period");
   const unlockGrace = seconds("unlock_grace_period");
 
@@ -172,6 +193,7 @@ function parseEntry(doc: JsoncFile, value: unknown, index: number): LimitEntry |
     manual_unlock: manualUnlock,
     hard_grace_period: hardGrace,
     unlock_grace_period: unlockGrace,
+    ...(shared ? { shared: true } : {}),
     index,
   };
 }

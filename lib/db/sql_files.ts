@@ -34,6 +34,7 @@ import measureRelationsInstalled from "../../sql/measure_relations_installed.sql
 };
 import relationMoves from "../../sql/relation_moves.sql" with { type: "text" };
 import roleDatabases from "../../sql/role_databases.sql" with { type: "text" };
+import roleGroups from "../../sql/role_groups.sql" with { type: "text" };
 import tableCounters from "../../sql/table_counters.sql" with { type: "text" };
 import uninstall from "../../sql/uninstall.sql" with { type: "text" };
 import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "text" };
@@ -67,6 +68,7 @@ const FILES = {
   measure_relations_installed: measureRelationsInstalled,
   relation_moves: relationMoves,
   role_databases: roleDatabases,
+  role_groups: roleGroups,
   table_counters: tableCounters,
   uninstall: uninstall,
   uninstall_triggers: uninstallTriggers,

@@ -13,6 +13,8 @@
  *   so a failed lock is retried).
  * - locked and usage <= hard for `unlock_grace_period` seconds and not `manual_unlock`: `unlock`.
  * - protected roles (superuser, replication, self, exempt): never `lock`; warnings still flow.
+ * - a shared group budget (`limit.shared`): the caller passes the budget's usage; every reason
+ *   starts with "shared budget of group 'g': " so a lock and its alert name the budget.
  *
  * @module
  */
@@ -106,6 +108,7 @@ export function evaluate(input: EvaluationInput): Evaluation {
   const state: RoleState = { ...input.state };
   const decisions: Decision[] = [];
   const wakes: number[] = [];
+  const budget = limit.shared === undefined ? "" : `shared budget of group '${limit.shared}': `;
   const decide = (kind: DecisionKind, reason: string) =>
     decisions.push({
       kind,
@@ -115,7 +118,7 @@ export function evaluate(input: EvaluationInput): Evaluation {
       soft,
       hard,
       manualUnlock: manual,
-      reason,
+      reason: budget + reason,
     });
 
   // Soft limit: warn on crossing and every interval while over; clear when back under.

@@ -33,6 +33,11 @@ export interface EffectiveLimit {
   source: string;
   /** Why the daemon must never lock this role, or null. */
   protectedReason: string | null;
+  /**
+   * The group whose shared budget this is (a `member_of` entry with `shared: true`): usage is the
+   * budget's (lib/evaluate/charges.ts) and decisions name it. Absent for a role's own budget.
+   */
+  shared?: string;
 }
 
 /** Result of {@linkcode resolveLimits}. */
@@ -44,7 +49,10 @@ export interface Resolution {
 }
 
 /** Why a role is never locked, or null: superuser, replication, the daemon's own role, exempt. */
-export function protectedReason(role: RoleInfo, exempt: ReadonlySet<string>): string | null {
+export function protectedReason(
+  role: Pick<RoleInfo, "name" | "superuser" | "replication" | "is_self">,
+  exempt: ReadonlySet<string>,
+): string | null {
   if (role.superuser) return "superuser";
   if (role.replication) return "replication role";
   if (role.is_self) return "the monitoring role itself";
@@ -77,6 +85,7 @@ export function resolveLimits(
     const own = byUser.get(role.name);
     let limit: LimitEntry | undefined = own;
     let source = "user";
+    let group: string | undefined;
     if (own) {
       seenUsers.add(role.name);
     } else {
@@ -88,12 +97,22 @@ export function resolveLimits(
           (e.hard_limit === limit.hard_limit && e.index < limit.index)
         ) {
           limit = e;
+          group = g;
           source = `member_of '${g}'`;
         }
       }
     }
     if (!limit) continue;
-    limits.set(role.oid, { role, limit, source, protectedReason: protectedReason(role, exempt) });
+    const protectedWhy = protectedReason(role, exempt);
+    if (limit.shared && group !== undefined) {
+      limits.set(role.oid, {
+        role,
+        limit,
+        source: `${source} (shared)`,
+        protectedReason: protectedWhy,
+        shared: group,
+      });
+    } else limits.set(role.oid, { role, limit, source, protectedReason: protectedWhy });
   }
   const missing = [
     ...[...byUser.keys()].filter((u) => !seenUsers.has(u)),
