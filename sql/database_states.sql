@@ -19,7 +19,12 @@ SELECT d.datname,
        d.datdba::int8 AS owner,
        coalesce(r.rolname, d.datdba::text) AS owner_name,
        d.datdba IN (SELECT o.oid FROM owners o) AS owner_limited,
-       EXISTS (
+       -- A database a limited role owns, once anything was written in it, counts even if
+       -- pg_shdepend shows nothing of that role there: its tables may belong to
+       -- pg_database_owner (pinned, so never in pg_shdepend), which stands for the owner.
+       -- An untouched database (rows written: 0 since creation) stays free.
+       (d.datdba IN (SELECT o.oid FROM owners o)
+        AND coalesce(sd.tup_inserted + sd.tup_updated + sd.tup_deleted, 0) > 0) OR EXISTS (
          SELECT 1 FROM pg_catalog.pg_shdepend s
           WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
             AND s.refobjid IN (SELECT o.oid FROM owners o)
@@ -33,6 +38,7 @@ SELECT d.datname,
   FROM pg_catalog.pg_database d
   LEFT JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
   LEFT JOIN others x ON x.datid = d.oid
+  LEFT JOIN pg_catalog.pg_stat_database sd ON sd.datid = d.oid
  WHERE NOT (d.datistemplate AND coalesce(r.rolsuper, false))
    AND ($2::text IS NULL OR d.datname IN (SELECT l.datname FROM listed l))
  ORDER BY d.datname

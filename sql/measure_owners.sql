@@ -5,7 +5,15 @@
 -- index is not measured (pg_total_relation_size would wait behind it): it comes back with
 -- busy = true and its name; where postgres_monitor is installed the daemon then charges it what
 -- its files hold (file_bytes.sql), elsewhere it keeps its previous size.
-WITH locked AS (
+-- A relation owned by pg_database_owner belongs to this database's owner (a tenant that owns a
+-- database may SET ROLE to it, or give it its tables): it is measured and charged as the owner's.
+WITH owners AS MATERIALIZED (
+  SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid AS oid
+), dbo AS (
+  SELECT 'pg_database_owner'::pg_catalog.regrole::pg_catalog.oid AS oid, d.datdba
+    FROM pg_catalog.pg_database d
+   WHERE d.datname = pg_catalog.current_database() AND d.datdba IN (SELECT oid FROM owners)
+), locked AS (
   SELECT DISTINCT l.relation
     FROM pg_catalog.pg_locks l
    WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
@@ -19,7 +27,7 @@ WITH locked AS (
           JOIN pg_catalog.pg_class t ON t.reltoastrelid = i.indrelid
 )
 SELECT c.oid::int8 AS relid,
-       c.relowner::int8 AS owner,
+       coalesce(o.datdba, c.relowner)::int8 AS owner,
        c.relnamespace::int8 AS nsp,
        b.relid IS NOT NULL AS busy,
        CASE WHEN b.relid IS NOT NULL
@@ -36,5 +44,6 @@ SELECT c.oid::int8 AS relid,
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN busy b ON b.relid = c.oid
+  LEFT JOIN dbo o ON o.oid = c.relowner
  WHERE c.relkind IN ('r', 'm', 'S')
-   AND c.relowner IN (SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid)
+   AND (c.relowner IN (SELECT oid FROM owners) OR o.oid IS NOT NULL)

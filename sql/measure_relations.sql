@@ -22,7 +22,12 @@ WITH RECURSIVE named AS (
   SELECT relid FROM tree
 )
 SELECT w.relid::int8 AS relid,
-       coalesce(c.relowner, 0)::int8 AS owner,
+       -- pg_database_owner stands for this database's owner (see measure_owners.sql).
+       CASE WHEN c.relowner = 'pg_database_owner'::pg_catalog.regrole::pg_catalog.oid
+            THEN (SELECT d.datdba FROM pg_catalog.pg_database d
+                   WHERE d.datname = pg_catalog.current_database())
+            ELSE coalesce(c.relowner, 0)
+       END::int8 AS owner,
        c.oid IS NOT NULL AS exists,
        false AS busy,
        false AS by_files,

@@ -11,4 +11,9 @@ SELECT c.oid::int8 AS relid,
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
  WHERE c.relkind IN ('r', 'm')
-   AND c.relowner IN (SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid)
+   AND (c.relowner IN (SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid)
+        -- pg_database_owner stands for this database's owner (see measure_owners.sql).
+        OR (c.relowner = 'pg_database_owner'::pg_catalog.regrole::pg_catalog.oid
+            AND (SELECT d.datdba FROM pg_catalog.pg_database d
+                  WHERE d.datname = pg_catalog.current_database())
+                IN (SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid)))

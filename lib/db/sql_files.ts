@@ -4,6 +4,7 @@
  *
  * @module
  */
+import activeWrites from "../../sql/active_writes.sql" with { type: "text" };
 import alertCursorGet from "../../sql/alert_cursor_get.sql" with { type: "text" };
 import alertCursorSet from "../../sql/alert_cursor_set.sql" with { type: "text" };
 import announceLocks from "../../sql/announce_locks.sql" with { type: "text" };
@@ -35,11 +36,13 @@ import measureRelationsInstalled from "../../sql/measure_relations_installed.sql
 import relationMoves from "../../sql/relation_moves.sql" with { type: "text" };
 import roleDatabases from "../../sql/role_databases.sql" with { type: "text" };
 import roleGroups from "../../sql/role_groups.sql" with { type: "text" };
+import syncTriggers from "../../sql/sync_triggers.sql" with { type: "text" };
 import tableCounters from "../../sql/table_counters.sql" with { type: "text" };
 import uninstall from "../../sql/uninstall.sql" with { type: "text" };
 import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "text" };
 
 const FILES = {
+  active_writes: activeWrites,
   alert_cursor_get: alertCursorGet,
   alert_cursor_set: alertCursorSet,
   announce_locks: announceLocks,
@@ -69,6 +72,7 @@ const FILES = {
   relation_moves: relationMoves,
   role_databases: roleDatabases,
   role_groups: roleGroups,
+  sync_triggers: syncTriggers,
   table_counters: tableCounters,
   uninstall: uninstall,
   uninstall_triggers: uninstallTriggers,

@@ -190,12 +190,7 @@ const SYNC_BATCH = 500;
 export async function syncTriggers(sql: Sql, owners: readonly number[]): Promise<TriggerChange[]> {
   const all: TriggerChange[] = [];
   for (;;) {
-    const rows = await sql.unsafe(
-      `SELECT relid::int8 AS relid, relation, action, detail
-         FROM postgres_monitor.sync_triggers(
-                ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid), $2)`,
-      [JSON.stringify(owners), SYNC_BATCH],
-    );
+    const rows = await sql.unsafe(sqlFile("sync_triggers"), [JSON.stringify(owners), SYNC_BATCH]);
     const batch = rows.map((r) => ({
       relid: Number(r.relid),
       relation: String(r.relation),
@@ -218,12 +213,10 @@ export async function activeWrites(
   owners: readonly number[],
   minAgeMs = 50,
 ): Promise<number[]> {
-  const rows = await sql.unsafe(
-    `SELECT relid::int8 AS relid FROM postgres_monitor.active_writes(
-       ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid),
-       pg_catalog.make_interval(secs => $2))`,
-    [JSON.stringify(owners), minAgeMs / 1000],
-  );
+  const rows = await sql.unsafe(sqlFile("active_writes"), [
+    JSON.stringify(owners),
+    minAgeMs / 1000,
+  ]);
   return rows.map((r) => Number(r.relid));
 }
 

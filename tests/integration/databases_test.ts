@@ -309,3 +309,39 @@ Deno.test("200 databases of a tenant do not multiply the daemon's connections, a
     }
   });
 });
+
+Deno.test("a database's owner cannot hide tables behind pg_database_owner (ALTER OWNER TO, SET ROLE)", async () => {
+  await withFixture({}, async (f) => {
+    const tenant = await f.createRole(`dbo_${f.id}`, "LOGIN CREATEDB");
+    const db = `dbo_${f.id}`;
+    // No sweep for an hour: the tables are found by their notifications or their counters.
+    await f.writeConfig([small(tenant)], everyDatabase(f.monitor, { sweep_interval: 3600 }));
+    const d = await f.startDaemon();
+    try {
+      // From template1, where postgres_monitor is not installed; and from an installed one.
+      await f.as(tenant).unsafe(`CREATE DATABASE "${db}"`);
+      const sql = f.as(tenant, db);
+      // Given away: pg_database_owner is implicit membership, in neither pg_auth_members nor
+      // pg_shdepend; it stands for the database's owner, so the table stays the tenant's.
+      await sql.unsafe("CREATE TABLE given (x text)");
+      await sql.unsafe("ALTER TABLE given OWNER TO pg_database_owner");
+      await fill(sql, "given", 1024);
+      await waitFor(async () => {
+        const st = JSON.parse((await f.cli(["status", "--json"])).stdout);
+        const row = st.rows.find((r: { role: string }) => r.role === tenant);
+        return row.usage_bytes >= MiB;
+      }, { what: "the given table to count against its database's owner", timeout: 20_000 });
+      // Made as pg_database_owner and filled past the limit: locked.
+      await sql.unsafe("SET ROLE pg_database_owner");
+      await sql.unsafe("CREATE TABLE made (x text)");
+      await fillUntilStopped(sql, "made", 2048);
+      await f.waitLocked(tenant, 20_000);
+      // Untouched, the database cost nothing; written, it is watched.
+      assert.ok(d.find("listening").some((l) => l.database === db), d.dump());
+      const locked = await d.waitForLog((l) => l.msg === "role locked" && l.role === tenant);
+      assert.ok(Number(locked.usage_bytes) > 2 * MiB, d.dump());
+    } finally {
+      await dropDatabases([db]);
+    }
+  });
+});
