@@ -132,3 +132,36 @@ Deno.test("abuse: superusers, readers and writes elsewhere are never signalled; 
     await waitFor(() => f.events(owner).then((e) => e.includes("writers_stopped")));
   });
 });
+
+Deno.test("a non-owner idle in a transaction that wrote into a locked role's table is terminated before it can commit", async () => {
+  await withFixture({}, async (f) => {
+    const { owner, writer, table } = await ownerAndWriter(f);
+    const d = await f.startDaemon();
+    await fillUntilStopped(f.as(owner), "t", 3072);
+    await f.waitLocked(owner);
+    const before = await count(f, table);
+
+    // One connection (max 1): BEGIN, a quick 1 MiB INSERT, then idle in the transaction. A
+    // cancel would not reach it (no statement runs) and its COMMIT would land the rows.
+    const w = f.as(writer);
+    await w.unsafe("BEGIN");
+    const pid = Number((await w.unsafe("SELECT pg_backend_pid() AS pid"))[0]?.pid);
+    await w.unsafe(
+      `INSERT INTO ${table} SELECT repeat(md5(g::text), 31) FROM generate_series(1, 1024) g`,
+    );
+    const stopped = await d.waitForLog((l) =>
+      l.msg === "stopped a session writing into a locked role's relations" && l.writer === writer
+    );
+    assert.equal(stopped.action, "terminated");
+    assert.equal(stopped.state, "idle in transaction");
+    assert.equal(stopped.pid, pid);
+    // postgres.js reconnects: this COMMIT reaches a new session with no transaction in progress.
+    await w.unsafe("COMMIT").catch(() => {});
+    const [gone] = await f.admin.unsafe(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1",
+      [pid],
+    );
+    assert.equal(gone?.n, 0, "the session was terminated");
+    assert.equal(await count(f, table), before, "nothing of the transaction was committed");
+  });
+});
