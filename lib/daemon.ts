@@ -10,6 +10,7 @@ import { Coalesced } from "./coalesce.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
 import { sqlFile } from "./db/sql_files.ts";
 import { Enforcer } from "./enforce/enforcer.ts";
+import { type StoppedWriter, WriterStopper } from "./enforce/writers.ts";
 import {
   type Decision,
   evaluate,
@@ -246,6 +247,8 @@ export class Daemon {
   #host = "unknown";
   #pumps = new Coalesced(() => this.#pumpAlertsOnce(), () => this.#stopped);
   #notifyQueue: NotifyQueueWatch;
+  /** Stops other roles' writes into locked roles' relations (lib/enforce/writers.ts). */
+  #writers = new WriterStopper();
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -1160,6 +1163,7 @@ export class Daemon {
     const changed = this.#cache.remove(db.name, gone);
     for (const oid of this.#cache.update(db.name, keep)) changed.add(oid);
     for (const oid of changed) this.#markDirty(oid, since);
+    this.#writtenWhileLocked(db, keep.map((r) => r.owner));
     return changed;
   }
 
@@ -1574,10 +1578,12 @@ export class Daemon {
           );
           this.#count("lock");
           if (r.sessions > 0) this.#count("sessions_terminated", r.sessions);
+          if (!this.#dryRun) await this.#stopWriters(d.oid, this.#owned?.get(d.oid), true);
           break;
         }
         case "unlock": {
           const r = await this.#enforcer.unlock(d.oid, null, d.reason);
+          this.#writers.forget(d.oid);
           this.#lockVersion.set(d.oid, (this.#lockVersion.get(d.oid) ?? 0) + 1);
           state.locked = false;
           state.lockedManual = false;
@@ -1606,6 +1612,69 @@ export class Daemon {
       });
       return false;
     }
+  }
+
+  /**
+   * Relations of these owners were just measured in `db` because they were seen written (a
+   * notification, the hot set, the pg_locks watch, the counter check): for each owner that is
+   * locked, stop whoever writes into its relations there (throttled per database and role).
+   */
+  #writtenWhileLocked(db: Database, owners: Iterable<number>) {
+    if (this.#dryRun || !db.installed) return;
+    for (const oid of new Set(owners)) {
+      if (this.#states.get(oid)?.locked) {
+        this.#detach("stop writers", this.#stopWriters(oid, [db.name], false));
+      }
+    }
+  }
+
+  /**
+   * Cancels the statements of sessions writing into relations of locked role `oid` in `dbNames`
+   * (every connected database when undefined), whoever they belong to; logs each session and
+   * records one `writers_stopped` event per database. Needs postgres_monitor in the database:
+   * elsewhere the monitoring role may not signal other roles' backends. Never throws.
+   */
+  async #stopWriters(oid: number, dbNames: Iterable<string> | undefined, force: boolean) {
+    const role = this.#limits.get(oid)?.role.name ?? String(oid);
+    const dbs = [...(dbNames ?? this.#dbs.keys())]
+      .map((name) => this.#dbs.get(name))
+      .filter((db): db is Database => db !== undefined && db.installed);
+    await Promise.all(dbs.map(async (db) => {
+      let rows: StoppedWriter[] | undefined;
+      try {
+        rows = await this.#writers.stop(db.sql, db.name, oid, { force });
+      } catch (err) {
+        this.#log.warn("cannot stop writers into a locked role's relations", {
+          role,
+          database: db.name,
+          error: errorMessage(err),
+        });
+        return;
+      }
+      const stopped = (rows ?? []).filter((w) => w.action !== "gone");
+      if (stopped.length === 0) return;
+      for (const w of stopped) {
+        this.#log.error("stopped a session writing into a locked role's relations", {
+          role,
+          database: db.name,
+          writer: w.role,
+          pid: w.pid,
+          action: w.action,
+          state: w.state,
+          relations: w.relations,
+        });
+      }
+      this.#count("writers_stopped", stopped.length);
+      const list = stopped.map((w) => `pid ${w.pid} (${w.role}, ${w.action}, on ${w.relations})`);
+      const reason = `${stopped.length} session(s) writing into relations of locked role ` +
+        `${role} in database ${db.name} stopped: ${list.join("; ")}`;
+      this.#syslog?.send("crit", reason);
+      await this.#enforcer.logEvent({ kind: "writers_stopped", oid, role, reason })
+        .catch((err) =>
+          this.#log.warn("cannot record stopped writers", { error: errorMessage(err) })
+        );
+      this.#detach("send alerts", this.#pumpAlerts());
+    }));
   }
 
   #scheduleMetrics() {

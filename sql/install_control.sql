@@ -29,13 +29,18 @@ CREATE TABLE IF NOT EXISTS postgres_monitor.event_log (
   rolname name NOT NULL,
   event text NOT NULL CHECK (event IN (
     'soft_exceeded', 'soft_cleared', 'hard_exceeded', 'locked', 'sessions_terminated',
-    'unlocked', 'lock_released', 'tamper')),
+    'unlocked', 'lock_released', 'tamper', 'writers_stopped')),
   usage_bytes bigint,
   soft_limit bigint,
   hard_limit bigint,
   actor text NOT NULL DEFAULT SESSION_USER,
   detail jsonb NOT NULL DEFAULT '{}'
 );
+-- An installation made before 'writers_stopped' existed: widen its CHECK (same name as above).
+ALTER TABLE postgres_monitor.event_log DROP CONSTRAINT IF EXISTS event_log_event_check;
+ALTER TABLE postgres_monitor.event_log ADD CONSTRAINT event_log_event_check CHECK (event IN (
+  'soft_exceeded', 'soft_cleared', 'hard_exceeded', 'locked', 'sessions_terminated',
+  'unlocked', 'lock_released', 'tamper', 'writers_stopped'));
 CREATE INDEX IF NOT EXISTS event_log_role_at ON postgres_monitor.event_log (roleid, at);
 REVOKE ALL ON postgres_monitor.event_log FROM PUBLIC;
 

@@ -344,6 +344,85 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION postgres_monitor.active_writes(oid[], interval) FROM PUBLIC;
+
+-- Stops the sessions that write into relations of `owner` in this database, whoever they belong
+-- to: the lock ends the owner's own sessions only, and another role with INSERT on its tables (or
+-- a session that SET ROLE to it) would otherwise commit past the hard limit. Writing = holding a
+-- granted RowExclusiveLock (INSERT, UPDATE, DELETE, MERGE, COPY FROM), ShareLock (CREATE INDEX),
+-- ShareRowExclusiveLock or ExclusiveLock (REFRESH MATERIALIZED VIEW CONCURRENTLY) on the owner's
+-- table, partition, materialized view, TOAST table or index. Not AccessExclusiveLock: DROP,
+-- TRUNCATE and VACUUM FULL take it, and they are how space is given back.
+-- A session running a statement ('active') has the statement cancelled, which rolls back its
+-- transaction (or leaves it aborted) without killing an application's connection; a session
+-- idle in its transaction is terminated (a cancel does not reach it, and its COMMIT would land
+-- the rows). `terminate` is a JSON array of {"pid": …, "xact_us": …} (transaction start in
+-- microseconds since the epoch): a writer still in such a transaction is terminated, since the
+-- daemon cancelled it before and it is still writing (the cancel came between two statements).
+-- A new transaction of the same session is cancelled again. A transaction already aborted
+-- cannot commit: left alone.
+-- Never signalled: superusers' sessions (judged by the session user, as PostgreSQL does), the
+-- monitoring role's own, other backends than client ones (autovacuum, replication workers).
+-- Refuses an owner that can log in (the daemon locks first: NOLOGIN is how a lock shows in every
+-- database), a superuser, a replication role, and the caller. Returns one row per session.
+CREATE OR REPLACE FUNCTION postgres_monitor.stop_writers(owner oid, terminate jsonb)
+RETURNS TABLE (pid integer, usename name, relations text[], xact_us bigint, state text,
+               action text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  o record;
+  w record;
+  ok boolean;
+BEGIN
+  SELECT r.rolname, r.rolsuper, r.rolreplication, r.rolcanlogin INTO o
+    FROM pg_roles r WHERE r.oid = owner;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF o.rolsuper OR o.rolreplication OR o.rolname = SESSION_USER OR o.rolcanlogin THEN
+    RAISE EXCEPTION 'Cannot stop writers into relations of role %: %', owner,
+      CASE WHEN o.rolsuper THEN 'superuser' WHEN o.rolreplication THEN 'replication role'
+           WHEN o.rolname = SESSION_USER THEN 'the monitoring role itself'
+           ELSE 'it is not locked (it can log in)' END
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  FOR w IN
+    SELECT a.pid, a.usename, a.state,
+           (extract(epoch FROM a.xact_start) * 1000000)::bigint AS xus,
+           array_agg(DISTINCT c.oid::regclass::text ORDER BY c.oid::regclass::text) AS rels
+      FROM pg_locks l
+      JOIN pg_class c ON c.oid = l.relation
+      JOIN pg_stat_activity a ON a.pid = l.pid
+      JOIN pg_roles s ON s.oid = a.usesysid
+     WHERE l.locktype = 'relation' AND l.granted
+       AND l.mode IN ('RowExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock')
+       AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+       AND c.relowner = owner
+       AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+       AND NOT s.rolsuper AND s.rolname <> SESSION_USER
+       AND a.state IS DISTINCT FROM 'idle in transaction (aborted)'
+     GROUP BY a.pid, a.usename, a.xact_start, a.state
+     ORDER BY a.pid
+  LOOP
+    pid := w.pid;
+    usename := w.usename;
+    relations := w.rels;
+    xact_us := w.xus;
+    state := w.state;
+    IF w.state = 'idle in transaction' OR EXISTS (
+         SELECT 1 FROM jsonb_array_elements(coalesce(terminate, '[]')) e
+          WHERE jsonb_typeof(e) = 'object' AND e->>'pid' = w.pid::text
+            AND e->>'xact_us' = w.xus::text) THEN
+      ok := pg_terminate_backend(w.pid);
+      action := CASE WHEN ok THEN 'terminated' ELSE 'gone' END;
+    ELSE
+      ok := pg_cancel_backend(w.pid);
+      action := CASE WHEN ok THEN 'cancelled' ELSE 'gone' END;
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION postgres_monitor.stop_writers(oid, jsonb) FROM PUBLIC;
 -- Bytes on disk of a relation with its indexes, TOAST table and TOAST index: every segment of
 -- every fork (main, fsm, vm, init), read with pg_stat_file. It takes no lock on any of them
 -- (pg_relation_filepath reads the catalog cache), so it answers while an ACCESS EXCLUSIVE lock
@@ -453,6 +532,7 @@ BEGIN
   EXECUTE pg_catalog.format(
     'GRANT EXECUTE ON FUNCTION postgres_monitor.sync_triggers(oid[], integer),'
     ' postgres_monitor.active_writes(oid[], interval), postgres_monitor.file_bytes(oid),'
+    ' postgres_monitor.stop_writers(oid, jsonb),'
     ' postgres_monitor.measure_relations(oid[]),'
     ' postgres_monitor.notify_queue_limit() TO %I', monitor);
   EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO %I',

@@ -34,6 +34,7 @@ export const ALERT_EVENTS = [
   "unlocked",
   "lock_released",
   "tamper",
+  "writers_stopped",
 ] as const;
 
 /** An event accepted in a webhook's `events`. */

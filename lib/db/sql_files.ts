@@ -30,6 +30,7 @@ import measureRelations from "../../sql/measure_relations.sql" with { type: "tex
 import notifyQueue from "../../sql/notify_queue.sql" with { type: "text" };
 import oldestTransactions from "../../sql/oldest_transactions.sql" with { type: "text" };
 import schemaTrust from "../../sql/schema_trust.sql" with { type: "text" };
+import stopWriters from "../../sql/stop_writers.sql" with { type: "text" };
 import measureRelationsInstalled from "../../sql/measure_relations_installed.sql" with {
   type: "text",
 };
@@ -68,6 +69,7 @@ const FILES = {
   notify_queue: notifyQueue,
   oldest_transactions: oldestTransactions,
   schema_trust: schemaTrust,
+  stop_writers: stopWriters,
   measure_relations_installed: measureRelationsInstalled,
   relation_moves: relationMoves,
   role_databases: roleDatabases,

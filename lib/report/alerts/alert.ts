@@ -13,7 +13,7 @@ export interface Alert {
   key: string;
   /**
    * What happened: soft_exceeded, soft_cleared, hard_exceeded, locked, sessions_terminated,
-   * unlocked, lock_released or tamper.
+   * unlocked, lock_released, tamper or writers_stopped.
    */
   event: string;
   /** Role name, verbatim. */
@@ -48,6 +48,7 @@ const SEVERITIES: Readonly<Record<string, Severity>> = {
   unlocked: "info",
   lock_released: "info",
   tamper: "critical",
+  writers_stopped: "critical",
 };
 
 const TITLES: Readonly<Record<string, string>> = {
@@ -59,6 +60,7 @@ const TITLES: Readonly<Record<string, string>> = {
   unlocked: "Role unlocked",
   lock_released: "Lock released",
   tamper: "Tampering detected",
+  writers_stopped: "Writers into a locked role's tables stopped",
 };
 
 const EMOJI: Readonly<Record<Severity, string>> = {
