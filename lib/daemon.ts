@@ -48,6 +48,8 @@ import { PendingRelations } from "./watch/pending.ts";
 import { parsePayload } from "./watch/payload.ts";
 import { NotifyQueueWatch } from "./watch/notify_queue.ts";
 import { NotifyVerifier } from "./watch/verify.ts";
+import { onlyOwners, readTempFiles, TEMP_FILES_POLL_MS } from "./measure/temp_files.ts";
+import { TempFileLimits } from "./enforce/temp_file_limit.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -235,6 +237,9 @@ export class Daemon {
   #host = "unknown";
   #pumps = new Coalesced(() => this.#pumpAlertsOnce(), () => this.#stopped);
   #notifyQueue: NotifyQueueWatch;
+  #tempLimits?: TempFileLimits;
+  #tempTimer?: Timer;
+  #tempPolling = false;
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -264,6 +269,7 @@ export class Daemon {
     }
     this.#control = connect(this.#target, m.control_database, { max: 2 });
     this.#enforcer = new Enforcer(this.#control, { dryRun: this.#dryRun });
+    this.#tempLimits = new TempFileLimits(this.#control, this.#log);
     this.#scope = new DatabaseScope({
       control: this.#control,
       log: this.#log,
@@ -293,6 +299,10 @@ export class Daemon {
     this.#scheduleSweep();
     this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
     this.#startWatchers();
+    this.#tempTimer = setInterval(
+      () => this.#detach("poll temp files", this.#pollTempFiles()),
+      TEMP_FILES_POLL_MS,
+    );
     this.#dbCheckTimer = setInterval(
       () => this.#detach("check databases", this.#checkDatabases()),
       DATABASE_CHECK_MS,
@@ -561,8 +571,10 @@ export class Daemon {
         Promise.all([
           ...[...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners)),
           this.#measureSweepOnly(owners),
+          this.#measureTempFiles(),
         ]),
     );
+    await phase("temp_file_limit", () => this.#applyTempFileLimits());
     await phase("locks", () => this.#reconcileLocks());
     this.#locksKnown = true;
     for (const oid of this.#limits.keys()) this.#dirty.add(oid);
@@ -1299,6 +1311,43 @@ export class Daemon {
     }
   }
 
+  /**
+   * Temporary files (lib/measure/temp_files.ts): one cluster-wide query in the control database,
+   * charged to each session's login role. Returns the owners whose usage changed.
+   */
+  async #measureTempFiles(): Promise<Set<number>> {
+    let perOwner: Map<number, number>;
+    try {
+      perOwner = onlyOwners(await readTempFiles(this.#control), this.#limits.keys());
+    } catch (err) {
+      this.#log.debug("cannot read temporary files", { error: errorMessage(err) });
+      return new Set();
+    }
+    const changed = this.#cache.setSource("temp_files", perOwner);
+    for (const oid of changed) this.#dirty.add(oid);
+    return changed;
+  }
+
+  /** Between sweeps: temporary files come and go with sessions; changed roles are evaluated. */
+  async #pollTempFiles() {
+    if (this.#tempPolling || this.#stopped || this.#limits.size === 0) return;
+    this.#tempPolling = true;
+    try {
+      const now = Date.now();
+      const changed = await this.#measureTempFiles();
+      if (changed.size === 0) return;
+      for (const oid of changed) this.#markDirty(oid, now);
+      await this.#runEvaluations();
+    } finally {
+      this.#tempPolling = false;
+    }
+  }
+
+  /** temp_file_limit role settings for the limited roles (lib/enforce/temp_file_limit.ts). */
+  async #applyTempFileLimits() {
+    await this.#tempLimits?.apply(this.#limits, this.#dryRun);
+  }
+
   /** Lock rows vs reality: finish interrupted locks, forget vanished roles, honour unlocks. */
   async #reconcileLocks() {
     if (this.#dryRun) return;
@@ -1637,6 +1686,7 @@ export class Daemon {
     clearInterval(this.#pollTimer);
     clearInterval(this.#dbCheckTimer);
     clearInterval(this.#verifyTimer);
+    clearInterval(this.#tempTimer);
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);

@@ -11,6 +11,7 @@ import { Enforcer, type LockRow } from "../enforce/enforcer.ts";
 import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
 import { listRoles, measureOwners } from "../measure/catalog.ts";
 import { requireTrustedControl } from "../measure/schema_trust.ts";
+import { onlyOwners, readTempFiles } from "../measure/temp_files.ts";
 import { applyPlan, databaseSize, databaseStates, planDatabases } from "../watch/databases.ts";
 import { USAGE_KINDS, type UsageBreakdown, UsageCache } from "../measure/usage_cache.ts";
 import { LOCKS_CHANGED } from "../watch/payload.ts";
@@ -101,6 +102,12 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
     }
   }
   applyPlan(cache, plan);
+  // Live temporary files, cluster-wide, as the daemon charges them (lib/measure/temp_files.ts).
+  try {
+    cache.setSource("temp_files", onlyOwners(await readTempFiles(control), owners));
+  } catch (err) {
+    failed.push(`temporary files: ${(err as Error).message}`);
+  }
   const lockRows = await new Enforcer(control, { dryRun: false }).loadLocks();
   const locks = new Map(lockRows.map((l) => [l.oid, l]));
   return { limits, cache, locks, missing, failed, busy: busyOwners } satisfies Measured;

@@ -35,6 +35,9 @@ import measureRelationsInstalled from "../../sql/measure_relations_installed.sql
 import relationMoves from "../../sql/relation_moves.sql" with { type: "text" };
 import roleDatabases from "../../sql/role_databases.sql" with { type: "text" };
 import tableCounters from "../../sql/table_counters.sql" with { type: "text" };
+import setTempFileLimit from "../../sql/set_temp_file_limit.sql" with { type: "text" };
+import tempFileLimits from "../../sql/temp_file_limits.sql" with { type: "text" };
+import tempFileUsage from "../../sql/temp_file_usage.sql" with { type: "text" };
 import uninstall from "../../sql/uninstall.sql" with { type: "text" };
 import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "text" };
 
@@ -67,7 +70,10 @@ const FILES = {
   measure_relations_installed: measureRelationsInstalled,
   relation_moves: relationMoves,
   role_databases: roleDatabases,
+  set_temp_file_limit: setTempFileLimit,
   table_counters: tableCounters,
+  temp_file_limits: tempFileLimits,
+  temp_file_usage: tempFileUsage,
   uninstall: uninstall,
   uninstall_triggers: uninstallTriggers,
 } as const;
