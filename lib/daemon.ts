@@ -48,7 +48,12 @@ import { PendingRelations } from "./watch/pending.ts";
 import { parsePayload } from "./watch/payload.ts";
 import { NotifyQueueWatch } from "./watch/notify_queue.ts";
 import { NotifyVerifier } from "./watch/verify.ts";
-import { onlyOwners, readTempFiles, TEMP_FILES_POLL_MS } from "./measure/temp_files.ts";
+import {
+  onlyOwners,
+  readTempFiles,
+  TEMP_FILES_POLL_MS,
+  tempPollDelay,
+} from "./measure/temp_files.ts";
 import { TempFileLimits } from "./enforce/temp_file_limit.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -240,6 +245,8 @@ export class Daemon {
   #tempLimits?: TempFileLimits;
   #tempTimer?: Timer;
   #tempPolling = false;
+  /** No temp file poll before this (performance.now()): see tempPollDelay. */
+  #tempPollAt = 0;
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -1331,10 +1338,14 @@ export class Daemon {
   /** Between sweeps: temporary files come and go with sessions; changed roles are evaluated. */
   async #pollTempFiles() {
     if (this.#tempPolling || this.#stopped || this.#limits.size === 0) return;
+    if (performance.now() < this.#tempPollAt) return;
     this.#tempPolling = true;
     try {
       const now = Date.now();
+      const t = performance.now();
       const changed = await this.#measureTempFiles();
+      this.#tempPollAt = performance.now() + tempPollDelay(performance.now() - t) -
+        TEMP_FILES_POLL_MS;
       if (changed.size === 0) return;
       for (const oid of changed) this.#markDirty(oid, now);
       await this.#runEvaluations();
