@@ -58,6 +58,13 @@ import { PendingRelations } from "./watch/pending.ts";
 import { parsePayload } from "./watch/payload.ts";
 import { NotifyQueueWatch } from "./watch/notify_queue.ts";
 import { NotifyVerifier } from "./watch/verify.ts";
+import {
+  onlyOwners,
+  readTempFiles,
+  TEMP_FILES_POLL_MS,
+  tempPollDelay,
+} from "./measure/temp_files.ts";
+import { TempFileLimits } from "./enforce/temp_file_limit.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -249,6 +256,11 @@ export class Daemon {
   #notifyQueue: NotifyQueueWatch;
   /** Stops other roles' writes into locked roles' relations (lib/enforce/writers.ts). */
   #writers = new WriterStopper();
+  #tempLimits?: TempFileLimits;
+  #tempTimer?: Timer;
+  #tempPolling = false;
+  /** No temp file poll before this (performance.now()): see tempPollDelay. */
+  #tempPollAt = 0;
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -278,6 +290,7 @@ export class Daemon {
     }
     this.#control = connect(this.#target, m.control_database, { max: 2 });
     this.#enforcer = new Enforcer(this.#control, { dryRun: this.#dryRun });
+    this.#tempLimits = new TempFileLimits(this.#control, this.#log);
     this.#scope = new DatabaseScope({
       control: this.#control,
       log: this.#log,
@@ -307,6 +320,10 @@ export class Daemon {
     this.#scheduleSweep();
     this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
     this.#startWatchers();
+    this.#tempTimer = setInterval(
+      () => this.#detach("poll temp files", this.#pollTempFiles()),
+      TEMP_FILES_POLL_MS,
+    );
     this.#dbCheckTimer = setInterval(
       () => this.#detach("check databases", this.#checkDatabases()),
       DATABASE_CHECK_MS,
@@ -575,8 +592,10 @@ export class Daemon {
         Promise.all([
           ...[...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners)),
           this.#measureSweepOnly(owners),
+          this.#measureTempFiles(),
         ]),
     );
+    await phase("temp_file_limit", () => this.#applyTempFileLimits());
     await phase("locks", () => this.#reconcileLocks());
     this.#locksKnown = true;
     for (const oid of this.#limits.keys()) this.#dirty.add(oid);
@@ -1346,6 +1365,47 @@ export class Daemon {
     }
   }
 
+  /**
+   * Temporary files (lib/measure/temp_files.ts): one cluster-wide query in the control database,
+   * charged to each session's login role. Returns the owners whose usage changed.
+   */
+  async #measureTempFiles(): Promise<Set<number>> {
+    let perOwner: Map<number, number>;
+    try {
+      perOwner = onlyOwners(await readTempFiles(this.#control), this.#limits.keys());
+    } catch (err) {
+      this.#log.debug("cannot read temporary files", { error: errorMessage(err) });
+      return new Set();
+    }
+    const changed = this.#cache.setSource("temp_files", perOwner);
+    for (const oid of changed) this.#dirty.add(oid);
+    return changed;
+  }
+
+  /** Between sweeps: temporary files come and go with sessions; changed roles are evaluated. */
+  async #pollTempFiles() {
+    if (this.#tempPolling || this.#stopped || this.#limits.size === 0) return;
+    if (performance.now() < this.#tempPollAt) return;
+    this.#tempPolling = true;
+    try {
+      const now = Date.now();
+      const t = performance.now();
+      const changed = await this.#measureTempFiles();
+      this.#tempPollAt = performance.now() + tempPollDelay(performance.now() - t) -
+        TEMP_FILES_POLL_MS;
+      if (changed.size === 0) return;
+      for (const oid of changed) this.#markDirty(oid, now);
+      await this.#runEvaluations();
+    } finally {
+      this.#tempPolling = false;
+    }
+  }
+
+  /** temp_file_limit role settings for the limited roles (lib/enforce/temp_file_limit.ts). */
+  async #applyTempFileLimits() {
+    await this.#tempLimits?.apply(this.#limits, this.#dryRun);
+  }
+
   /** Lock rows vs reality: finish interrupted locks, forget vanished roles, honour unlocks. */
   async #reconcileLocks() {
     if (this.#dryRun) return;
@@ -1772,6 +1832,7 @@ export class Daemon {
     clearInterval(this.#pollTimer);
     clearInterval(this.#dbCheckTimer);
     clearInterval(this.#verifyTimer);
+    clearInterval(this.#tempTimer);
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);

@@ -263,6 +263,139 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT pg_database_size(d.oid) FROM pg_database d WHERE d.oid = db
 $$;
 
+-- Temporary files (issue 12): live bytes per login role, across every tablespace, cluster-wide.
+-- A file's name carries the pid of the backend that made it (pgsql_tmp<pid>.<n>); a shared fileset
+-- (pgsql_tmp<pid>.<n>.fileset, .sharedfileset up to PostgreSQL 14: parallel hash joins and sorts)
+-- is a directory named after the leader, holding its workers' files, which pg_ls_tmpdir() does not
+-- list. The charge goes to that backend's session user (usesysid: SET ROLE and application_name do
+-- not change it). A file older than its backend's start belongs to an earlier backend with the same
+-- pid (left by a crash) and is charged to nobody. SECURITY DEFINER: pg_ls_tmpdir needs pg_monitor,
+-- pg_ls_dir and pg_stat_file a superuser; only sums per role come out, no names or paths.
+CREATE OR REPLACE FUNCTION postgres_monitor.temp_file_usage()
+RETURNS TABLE (roleid oid, bytes bigint, files bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  WITH spc AS (
+    SELECT t.oid,
+           CASE WHEN t.spcname = 'pg_default' THEN 'base/pgsql_tmp'
+                ELSE format('pg_tblspc/%s/PG_%s_%s/pgsql_tmp', t.oid,
+                            current_setting('server_version_num')::int / 10000,
+                            (SELECT c.catalog_version_no FROM pg_control_system() c)) END AS dir
+      FROM pg_tablespace t
+     WHERE t.spcname <> 'pg_global'
+  ),
+  plain AS (
+    SELECT f.name, f.size, f.modification
+      FROM spc CROSS JOIN LATERAL pg_ls_tmpdir(spc.oid) f
+  ),
+  sets AS (
+    SELECT d AS name, spc.dir || '/' || d AS path
+      FROM spc CROSS JOIN LATERAL pg_ls_dir(spc.dir, true, false) d
+     WHERE d LIKE 'pgsql\_tmp%fileset'
+  ),
+  in_sets AS (
+    SELECT s.name, st.size, st.modification
+      FROM sets s
+     CROSS JOIN LATERAL pg_ls_dir(s.path, true, false) f
+     CROSS JOIN LATERAL pg_stat_file(s.path || '/' || f, true) st
+     WHERE st.size IS NOT NULL AND NOT st.isdir
+  ),
+  files AS (
+    SELECT substring(x.name FROM '^pgsql_tmp([0-9]+)')::integer AS pid, x.size, x.modification
+      FROM (SELECT * FROM plain UNION ALL SELECT * FROM in_sets) x
+  )
+  SELECT a.usesysid, sum(f.size)::bigint, count(*)
+    FROM files f
+    JOIN pg_stat_activity a ON a.pid = f.pid
+   WHERE a.usesysid IS NOT NULL
+     AND f.modification >= date_trunc('second', a.backend_start)
+   GROUP BY a.usesysid
+$$;
+
+-- temp_file_limit values this daemon set as role settings (ALTER ROLE ... SET), and what the role
+-- had before, so that a value is changed or removed only while it is still the daemon's.
+CREATE TABLE IF NOT EXISTS postgres_monitor.temp_file_limit_set (
+  roleid oid PRIMARY KEY,
+  rolname name NOT NULL,
+  kb bigint NOT NULL,
+  previous text,
+  set_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON postgres_monitor.temp_file_limit_set FROM PUBLIC;
+
+-- Sets temp_file_limit = kb (kB) as a setting of the role (every database), so that no session of
+-- it can spill more. temp_file_limit is superuser-only: a tenant can neither SET it nor ALTER ROLE
+-- it away (RESET ALL keeps it), hence SECURITY DEFINER. Never raises a value someone else set that
+-- is at least as strict ('kept'); a looser one (or none) is replaced and remembered. kb NULL: the
+-- role is no longer limited: the daemon's value is replaced by what was there before ('restored').
+-- Returns the result and the setting in effect afterwards, as stored (NULL: none). A role setting
+-- binds sessions that start afterwards only. Refuses the roles lock_role refuses.
+CREATE OR REPLACE FUNCTION postgres_monitor.set_temp_file_limit(role oid, kb bigint)
+RETURNS TABLE (result text, setting text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  why text := postgres_monitor.protected_reason(role);
+  name_ name;
+  cur text;
+  cur_kb bigint;
+  mine record;
+  owned boolean;
+BEGIN
+  IF why IS NOT NULL THEN
+    RAISE EXCEPTION 'Cannot set temp_file_limit of role %: %', role, why
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF kb < 0 THEN
+    RAISE EXCEPTION 'temp_file_limit must be at least 0 kB, not %', kb
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF kb IS NOT NULL THEN
+    kb := least(kb, 2147483647); -- the largest value PostgreSQL accepts (about 2 TiB)
+  END IF;
+  SELECT a.rolname INTO name_ FROM pg_roles a WHERE a.oid = role;
+  SELECT substr(c, length('temp_file_limit=') + 1) INTO cur
+    FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) c
+   WHERE s.setdatabase = 0 AND s.setrole = role AND c LIKE 'temp\_file\_limit=%';
+  IF cur IS NOT NULL THEN
+    -- The stored text may carry a unit ('1GB'): PostgreSQL itself converts it to kB. Local to
+    -- this function call (its SET clause restores every setting at exit).
+    PERFORM set_config('temp_file_limit', cur, true);
+    SELECT x.setting::bigint INTO cur_kb FROM pg_settings x WHERE x.name = 'temp_file_limit';
+  END IF;
+  SELECT * INTO mine FROM postgres_monitor.temp_file_limit_set m WHERE m.roleid = role FOR UPDATE;
+  owned := FOUND AND cur_kb IS NOT DISTINCT FROM mine.kb;
+  -- A tenant's open transaction may hold its pg_authid row (a password change): do not wait long.
+  PERFORM set_config('lock_timeout', '500ms', true);
+  IF kb IS NULL THEN
+    IF owned AND mine.previous IS NULL THEN
+      EXECUTE format('ALTER ROLE %I RESET temp_file_limit', name_);
+      cur := NULL;
+    ELSIF owned THEN
+      EXECUTE format('ALTER ROLE %I SET temp_file_limit = %L', name_, mine.previous);
+      cur := mine.previous;
+    END IF;
+    DELETE FROM postgres_monitor.temp_file_limit_set m WHERE m.roleid = role;
+    RETURN QUERY SELECT CASE WHEN owned THEN 'restored' ELSE 'not_ours' END, cur;
+    RETURN;
+  END IF;
+  IF NOT owned AND cur_kb BETWEEN 0 AND kb THEN
+    DELETE FROM postgres_monitor.temp_file_limit_set m WHERE m.roleid = role;
+    RETURN QUERY SELECT 'kept', cur;
+    RETURN;
+  END IF;
+  IF owned AND cur_kb = kb THEN
+    RETURN QUERY SELECT 'unchanged', cur;
+    RETURN;
+  END IF;
+  EXECUTE format('ALTER ROLE %I SET temp_file_limit = %s', name_, kb);
+  INSERT INTO postgres_monitor.temp_file_limit_set AS m (roleid, rolname, kb, previous)
+  VALUES (role, name_, kb, CASE WHEN owned THEN mine.previous ELSE cur END)
+  ON CONFLICT (roleid) DO UPDATE
+    SET rolname = EXCLUDED.rolname, kb = EXCLUDED.kb, previous = EXCLUDED.previous,
+        set_at = pg_catalog.now();
+  RETURN QUERY SELECT 'set', kb::text;
+END
+$$;
+
 REVOKE ALL ON FUNCTION postgres_monitor.forbid_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.protected_reason(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text)
@@ -273,6 +406,8 @@ REVOKE ALL ON FUNCTION postgres_monitor.leader_try() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.oldest_transactions(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.grant_connect(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.database_size(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.temp_file_usage() FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.set_temp_file_limit(oid, bigint) FROM PUBLIC;
 
 DO $grant$
 DECLARE
@@ -282,6 +417,7 @@ BEGIN
   EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON postgres_monitor.event_log TO %I', monitor);
   EXECUTE pg_catalog.format(
     'GRANT SELECT, INSERT, UPDATE ON postgres_monitor.alert_cursor TO %I', monitor);
+  EXECUTE pg_catalog.format('GRANT SELECT ON postgres_monitor.temp_file_limit_set TO %I', monitor);
   EXECUTE pg_catalog.format(
     'GRANT EXECUTE ON FUNCTION postgres_monitor.protected_reason(oid),'
     ' postgres_monitor.lock_role(oid, bigint, bigint, bigint, boolean, text),'
@@ -290,7 +426,9 @@ BEGIN
     ' postgres_monitor.leader_try(),'
     ' postgres_monitor.oldest_transactions(integer),'
     ' postgres_monitor.grant_connect(oid),'
-    ' postgres_monitor.database_size(oid) TO %I', monitor);
+    ' postgres_monitor.database_size(oid),'
+    ' postgres_monitor.temp_file_usage(),'
+    ' postgres_monitor.set_temp_file_limit(oid, bigint) TO %I', monitor);
   -- PostgreSQL 16+: a tenant that opens every free connection cannot keep the daemon out, once
   -- the operator sets reserved_connections (README, "Threat model").
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pg_use_reserved_connections') THEN

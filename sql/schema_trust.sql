@@ -75,7 +75,10 @@ required (kind, name, control) AS (
                       ' pg_catalog.int8, pg_catalog.bool, pg_catalog.text)', true),
          ('function', 'postgres_monitor.terminate_sessions(pg_catalog.oid)', true),
          ('function', 'postgres_monitor.unlock_role(pg_catalog.oid, pg_catalog.text,'
-                      ' pg_catalog.text)', true)
+                      ' pg_catalog.text)', true),
+         ('relation', 'postgres_monitor.temp_file_limit_set', true),
+         ('function', 'postgres_monitor.temp_file_usage()', true),
+         ('function', 'postgres_monitor.set_temp_file_limit(pg_catalog.oid, pg_catalog.int8)', true)
 ),
 missing AS (
   SELECT q.kind, q.name

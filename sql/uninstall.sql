@@ -13,15 +13,38 @@ BEGIN
   END IF;
 END
 $uninstall$;
+-- temp_file_limit role settings the daemon made and that nobody changed since: back to what the
+-- role had before (control database only; a role that became protected keeps its setting).
+DO $temp$
+DECLARE
+  r record;
+BEGIN
+  IF pg_catalog.to_regclass('postgres_monitor.temp_file_limit_set') IS NULL
+     OR pg_catalog.to_regprocedure('postgres_monitor.set_temp_file_limit(oid, bigint)') IS NULL
+  THEN
+    RETURN;
+  END IF;
+  FOR r IN SELECT roleid FROM postgres_monitor.temp_file_limit_set LOOP
+    BEGIN
+      PERFORM postgres_monitor.set_temp_file_limit(r.roleid, NULL);
+    EXCEPTION WHEN insufficient_privilege THEN
+      NULL;
+    END;
+  END LOOP;
+END
+$temp$;
 DROP EVENT TRIGGER IF EXISTS postgres_monitor_ddl_end;
 DROP EVENT TRIGGER IF EXISTS postgres_monitor_sql_drop;
 DROP EVENT TRIGGER IF EXISTS postgres_monitor_guard_ddl;
 DROP EVENT TRIGGER IF EXISTS postgres_monitor_guard_drop;
 DROP TABLE IF EXISTS postgres_monitor.alert_cursor;
+DROP TABLE IF EXISTS postgres_monitor.temp_file_limit_set;
 DROP TABLE IF EXISTS postgres_monitor.event_log;
 DROP TABLE IF EXISTS postgres_monitor.role_lock;
 DROP TABLE IF EXISTS postgres_monitor.watched_role;
 DROP FUNCTION IF EXISTS postgres_monitor.leader_try();
+DROP FUNCTION IF EXISTS postgres_monitor.temp_file_usage();
+DROP FUNCTION IF EXISTS postgres_monitor.set_temp_file_limit(oid, bigint);
 DROP FUNCTION IF EXISTS postgres_monitor.oldest_transactions(integer);
 DROP FUNCTION IF EXISTS postgres_monitor.database_size(oid);
 DROP FUNCTION IF EXISTS postgres_monitor.grant_connect(oid);

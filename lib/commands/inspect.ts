@@ -18,6 +18,7 @@ import {
 } from "../evaluate/charges.ts";
 import { roleGroups } from "../measure/role_groups.ts";
 import { requireTrustedControl } from "../measure/schema_trust.ts";
+import { onlyOwners, readTempFiles } from "../measure/temp_files.ts";
 import { applyPlan, databaseSize, databaseStates, planDatabases } from "../watch/databases.ts";
 import { USAGE_KINDS, type UsageBreakdown, UsageCache } from "../measure/usage_cache.ts";
 import { LOCKS_CHANGED } from "../watch/payload.ts";
@@ -119,6 +120,12 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
     }
   }
   applyPlan(cache, plan);
+  // Live temporary files, cluster-wide, as the daemon charges them (lib/measure/temp_files.ts).
+  try {
+    cache.setSource("temp_files", onlyOwners(await readTempFiles(control), owners));
+  } catch (err) {
+    failed.push(`temporary files: ${(err as Error).message}`);
+  }
   const lockRows = await new Enforcer(control, { dryRun: false }).loadLocks();
   const locks = new Map(lockRows.map((l) => [l.oid, l]));
   const usage = (oid: number) => chargedUsage(charges, oid, (o) => cache.usage(o));

@@ -39,6 +39,9 @@ import roleDatabases from "../../sql/role_databases.sql" with { type: "text" };
 import roleGroups from "../../sql/role_groups.sql" with { type: "text" };
 import syncTriggers from "../../sql/sync_triggers.sql" with { type: "text" };
 import tableCounters from "../../sql/table_counters.sql" with { type: "text" };
+import setTempFileLimit from "../../sql/set_temp_file_limit.sql" with { type: "text" };
+import tempFileLimits from "../../sql/temp_file_limits.sql" with { type: "text" };
+import tempFileUsage from "../../sql/temp_file_usage.sql" with { type: "text" };
 import uninstall from "../../sql/uninstall.sql" with { type: "text" };
 import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "text" };
 
@@ -74,8 +77,11 @@ const FILES = {
   relation_moves: relationMoves,
   role_databases: roleDatabases,
   role_groups: roleGroups,
+  set_temp_file_limit: setTempFileLimit,
   sync_triggers: syncTriggers,
   table_counters: tableCounters,
+  temp_file_limits: tempFileLimits,
+  temp_file_usage: tempFileUsage,
   uninstall: uninstall,
   uninstall_triggers: uninstallTriggers,
 } as const;
