@@ -27,9 +27,7 @@ export async function measureOnce(
   const sql = connect(target, database, { max: 1, prepare: false, settings });
   try {
     const { sizes, busy } = await measureOwners(sql, owners);
-    const installed = largeObjects
-      ? (await schemaTrust(sql, false)).state === "installed"
-      : false;
+    const installed = largeObjects ? (await schemaTrust(sql, false)).state === "installed" : false;
     const lo = await largeObjects?.refresh(database, sql, owners, installed);
     return { sizes, busy: new Set(busy.keys()), largeObjects: lo };
   } finally {
