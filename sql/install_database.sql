@@ -447,8 +447,8 @@ REVOKE ALL ON FUNCTION postgres_monitor.measure_relations(oid[]) FROM PUBLIC;
 -- (LOBLKSIZE), each compressed when that pays; a row is charged what it takes on disk, not its
 -- logical length: its share of an 8 kB heap page (a page holds floor(8168 / (tuple + 4)) such
 -- rows: three incompressible ones, so 2,730 bytes each) plus 24 bytes of index, and every object
--- 64 bytes of metadata. 64 MiB of random bytes is charged 86 MiB (the heap grows by 85, its index by 1), 64 MiB
--- of zeros about 3 MiB. Only the owners' objects are read, through the (loid, pageno) index.
+-- 64 bytes of metadata. 64 MiB of random bytes is charged 86 MiB (the heap grows by 85, its
+-- index by 1), 64 MiB of zeros about 3 MiB. Only the owners' objects are read, through the (loid, pageno) index.
 CREATE OR REPLACE FUNCTION postgres_monitor.large_object_bytes(owners oid[])
 RETURNS TABLE (owner oid, objects bigint, bytes bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
