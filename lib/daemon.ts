@@ -43,6 +43,7 @@ import {
 import { requireTrustedControl, schemaTrust } from "./measure/schema_trust.ts";
 import { measureSweepOnly } from "./measure/sweep_only.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
+import { LargeObjectTracker } from "./measure/large_objects.ts";
 import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
 import { measuredWhereOwned, roleDatabases } from "./measure/role_databases.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
@@ -127,6 +128,12 @@ const CONTROL_SWEEP_MS = 1000;
  * falls back to the file sizes, so a lock held for hours must not cost a wait every 50 ms.
  */
 const BUSY_INTERVAL_MS = 1000;
+
+/**
+ * How often each watched database's large-object signature is read (one cheap catalog query):
+ * large-object writes fire no trigger, so this bounds how long one goes unseen.
+ */
+const LARGE_OBJECT_CHECK_MS = 1000;
 
 /** Longest pause of a database's notification measurements after failures (doubling from 50 ms). */
 const MAX_BACKOFF_MS = 10_000;
@@ -261,6 +268,11 @@ export class Daemon {
   #tempPolling = false;
   /** No temp file poll before this (performance.now()): see tempPollDelay. */
   #tempPollAt = 0;
+  /** Large objects: per watched database, and per sweep-only database. */
+  #largeObjects = new LargeObjectTracker();
+  #sweepOnlyLargeObjects = new LargeObjectTracker();
+  #largeObjectTimer?: Timer;
+  #checkingLargeObjects = false;
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -323,6 +335,10 @@ export class Daemon {
     this.#tempTimer = setInterval(
       () => this.#detach("poll temp files", this.#pollTempFiles()),
       TEMP_FILES_POLL_MS,
+    );
+    this.#largeObjectTimer = setInterval(
+      () => this.#detach("check large objects", this.#checkLargeObjects()),
+      LARGE_OBJECT_CHECK_MS,
     );
     this.#dbCheckTimer = setInterval(
       () => this.#detach("check databases", this.#checkDatabases()),
@@ -695,6 +711,7 @@ export class Daemon {
       if (wanted.includes(name)) continue;
       this.#dbs.delete(name);
       this.#busy.dropDatabase(name);
+      this.#largeObjects.forget(name);
       await db.listener.stop();
       await db.sql.end({ timeout: 2 }).catch(() => {});
       await db.sweepSql.end({ timeout: 2 }).catch(() => {});
@@ -749,7 +766,13 @@ export class Daemon {
       lock_timeout: `${this.#config.monitor.measure_lock_timeout_ms}ms`,
       statement_timeout: "300s",
     };
-    const opts = { owners, settings, cache: this.#cache, log: this.#log };
+    const opts = {
+      owners,
+      settings,
+      cache: this.#cache,
+      log: this.#log,
+      largeObjects: this.#sweepOnlyLargeObjects,
+    };
     for (const oid of await measureSweepOnly(this.#target, this.#sweepOnly, opts)) {
       this.#dirty.add(oid);
     }
@@ -811,6 +834,7 @@ export class Daemon {
   }
 
   async #measureDatabase(db: Database, owners: number[]) {
+    const force = db.measuredAt === 0;
     try {
       let tsync = performance.now();
       let syncMs = 0;
@@ -911,6 +935,7 @@ export class Daemon {
       // Busy relations not charged by their files (no postgres_monitor here) keep their size.
       const keep = new Set([...busy].filter(([, b]) => !b.byFiles).map(([relid]) => relid));
       for (const oid of this.#cache.replaceDatabase(db.name, sizes, keep)) this.#dirty.add(oid);
+      await this.#measureLargeObjects(db, db.sweepSql, owners, force, Date.now());
       for (const relid of busy.keys()) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
       await this.#reportBusy(db, busy);
       db.measuredAt = Date.now();
@@ -919,6 +944,58 @@ export class Daemon {
     } catch (err) {
       db.measuredAt = 0;
       this.#log.error("cannot measure database", { database: db.name, error: errorMessage(err) });
+    }
+  }
+
+  /**
+   * Large objects of `owners` in `db`, measured only if the database's signature moved (or
+   * `force`): charged as kind "large_objects", and owners whose total changed are re-evaluated.
+   */
+  async #measureLargeObjects(
+    db: Database,
+    sql: Sql,
+    owners: number[],
+    force: boolean,
+    since: number,
+  ): Promise<void> {
+    const t = performance.now();
+    const bytes = await this.#largeObjects.refresh(db.name, sql, owners, db.installed, force);
+    if (bytes === undefined || !this.#dbs.has(db.name)) return;
+    const changed = this.#cache.setSource("large_objects", bytes, db.name);
+    for (const oid of changed) this.#markDirty(oid, since);
+    this.#log.debug("measured large objects", {
+      database: db.name,
+      owners: bytes.size,
+      roles_changed: changed.size,
+      ms: Math.round(performance.now() - t),
+    });
+  }
+
+  /**
+   * Between sweeps, every LARGE_OBJECT_CHECK_MS: large-object writes fire no trigger and send no
+   * notification, so each watched database's signature is read and, where it moved, its large
+   * objects are measured and their owners evaluated. A round still running is not doubled.
+   */
+  async #checkLargeObjects() {
+    if (this.#checkingLargeObjects || this.#stopped || this.#limits.size === 0) return;
+    this.#checkingLargeObjects = true;
+    try {
+      const owners = [...this.#limits.keys()];
+      const since = Date.now();
+      await Promise.all([...this.#dbs.values()].map(async (db) => {
+        if (db.measuredAt === 0) return; // (re)connecting: its full measurement does this
+        try {
+          await this.#measureLargeObjects(db, db.sql, owners, false, since);
+        } catch (err) {
+          this.#log.debug("cannot check large objects", {
+            database: db.name,
+            error: errorMessage(err),
+          });
+        }
+      }));
+      await this.#runEvaluations();
+    } finally {
+      this.#checkingLargeObjects = false;
     }
   }
 
@@ -1833,6 +1910,7 @@ export class Daemon {
     clearInterval(this.#dbCheckTimer);
     clearInterval(this.#verifyTimer);
     clearInterval(this.#tempTimer);
+    clearInterval(this.#largeObjectTimer);
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);

@@ -22,6 +22,7 @@ import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { loadConfig } from "../lib/config/mod.ts";
 import { permissionFlags } from "../lib/permissions.ts";
+import { sqlFile } from "../lib/db/sql_files.ts";
 import { DaemonProcess, installAs, waitFor } from "./_process.ts";
 import { type EphemeralCluster, startCluster } from "./ephemeral_pg.ts";
 
@@ -492,6 +493,86 @@ async function scale(s: Setup) {
   return out;
 }
 
+/**
+ * 10,000 large objects (4 KiB of incompressible bytes each) of one limited role: what the
+ * per-second signature check costs, a sweep with them unchanged, and their re-measurement after
+ * one of them changed (lib/measure/large_objects.ts).
+ */
+async function largeObjects(s: Setup) {
+  const db = "bench_lo";
+  const n = 10_000;
+  await s.admin.unsafe(`CREATE DATABASE ${db}`);
+  await s.admin.unsafe("CREATE ROLE lo_tenant LOGIN");
+  const flags = await writeConfig(s.dir, [
+    { user: "lo_tenant", soft_limit: "1GB", hard_limit: "2GB" },
+  ], {
+    host: s.cluster.host,
+    port: s.cluster.port,
+    user: "monitor_user",
+    databases: [db],
+    metrics_file: `${s.dir}/metrics/postgres_realtime_monitor.prom`,
+    pid_file: `${s.dir}/daemon.pid`,
+    state_dir: s.dir,
+    syslog_enabled: false,
+    log_level: "debug",
+    sweep_interval: 3,
+  });
+  await installAs(flags, s.dir, s.cluster.url);
+  const w = client(s.cluster, "lo_tenant", db);
+  const t0 = performance.now();
+  await w.unsafe(
+    `SELECT lo_from_bytea(0, (SELECT string_agg(decode(md5(g::text || '.' || i::text), 'hex'),
+                                                ''::bytea) FROM generate_series(1, 256) i))
+       FROM generate_series(1, ${n}) g`,
+  );
+  log(
+    `    ${n} large objects of 4 KiB created in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  // The signature itself, as the daemon reads it every second in each watched database.
+  const m = client(s.cluster, "monitor_user", db);
+  const sig: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const t = performance.now();
+    await m.unsafe(sqlFile("large_object_signature"));
+    sig.push(performance.now() - t);
+  }
+  await m.end();
+  const d = await startDaemon(s, flags);
+  const seen = d.lines.length;
+  await waitFor(() => d.lines.slice(seen).filter((l) => l.msg === "sweep done").length >= 2, {
+    timeout: 60_000,
+    what: "two sweeps",
+  });
+  const first = d.lines.find((l) => l.msg === "measured large objects");
+  const sweeps = d.lines.slice(seen).filter((l) => l.msg === "sweep done").map((l) => Number(l.ms));
+  const remeasured = d.lines.slice(seen).filter((l) => l.msg === "measured large objects").length;
+  // One object changes: the next check (at most a second later) re-measures.
+  const mark = d.lines.length;
+  await w.unsafe("SELECT lo_put(max(oid), 0, '\\x00'::bytea) FROM pg_largeobject_metadata");
+  await w.end();
+  const changed = await d.waitForLog(
+    (l) => d.lines.indexOf(l) >= mark && l.msg === "measured large objects",
+    { timeout: 30_000, what: "the large objects re-measured" },
+  );
+  await d.stop(10_000);
+  const row = {
+    objects: n,
+    signatureP50Ms: percentile(sig, 50),
+    firstMeasureMs: Number(first?.ms),
+    sweepUnchangedMs: Math.max(...sweeps),
+    remeasuredWhileUnchanged: remeasured,
+    remeasureAfterOneChangedMs: Number(changed.ms),
+  };
+  log(
+    `    signature check p50 ${row.signatureP50Ms.toFixed(2)} ms; sweep with them unchanged ${
+      row.sweepUnchangedMs.toFixed(0)
+    } ms (${remeasured} re-measurements); after one changed: re-measured in ${
+      row.remeasureAfterOneChangedMs.toFixed(0)
+    } ms (first measurement ${row.firstMeasureMs.toFixed(0)} ms)`,
+  );
+  return row;
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -636,6 +717,9 @@ async function main() {
     log("\n4. scale");
     const sc = await scale(s);
 
+    log("\n6. large objects (10,000 of one limited role)");
+    const lo = await largeObjects(s);
+
     // ------------------------------------------------------------ report
     const none = mean(w1.tps.none!);
     const none2 = mean(w2.tps.none!);
@@ -718,6 +802,18 @@ async function main() {
       ]);
     }
     rows.push([
+      "large objects: signature check / sweep, 10,000 unchanged (ms)",
+      `${lo.signatureP50Ms.toFixed(2)} / ${lo.sweepUnchangedMs.toFixed(0)}`,
+      "",
+      "",
+    ]);
+    rows.push([
+      "large objects: re-measure after one of 10,000 changed (ms)",
+      lo.remeasureAfterOneChangedMs.toFixed(0),
+      "",
+      "",
+    ]);
+    rows.push([
       "daemon idle: CPU % of one core / RSS (MiB)",
       `${idle.cpuPct.toFixed(2)} / ${(idle.rss / MiB).toFixed(0)}`,
       "<= 5 / <= 120",
@@ -734,6 +830,7 @@ async function main() {
       latency: { trigger: lat, poll: latPoll },
       runaway: run,
       scale: sc,
+      largeObjects: lo,
       idle,
       table: rows,
     });

@@ -519,6 +519,34 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION postgres_monitor.measure_relations(oid[]) FROM PUBLIC;
+
+-- Bytes the large objects of `owners` (pg_largeobject_metadata.lomowner) hold in this database.
+-- Large objects live in pg_largeobject, which only superusers may read: SECURITY DEFINER, and it
+-- returns one sum per owner, never data. A large object is stored as rows of at most 2 kB
+-- (LOBLKSIZE), each compressed when that pays; a row is charged what it takes on disk, not its
+-- logical length: its share of an 8 kB heap page (a page holds floor(8168 / (tuple + 4)) such
+-- rows: three incompressible ones, so 2,730 bytes each) plus 24 bytes of index, and every object
+-- 64 bytes of metadata. 64 MiB of random bytes is charged 86 MiB (the heap grows by 85, its
+-- index by 1), 64 MiB of zeros about 3 MiB. Only the owners' objects are read, through the (loid, pageno) index.
+CREATE OR REPLACE FUNCTION postgres_monitor.large_object_bytes(owners oid[])
+RETURNS TABLE (owner oid, objects bigint, bytes bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  WITH o AS MATERIALIZED (
+    SELECT DISTINCT u AS oid FROM unnest(owners) AS u WHERE u IS NOT NULL
+  ), m AS MATERIALIZED (
+    SELECT lm.oid AS loid, lm.lomowner FROM pg_largeobject_metadata lm JOIN o ON o.oid = lm.lomowner
+  )
+  SELECT m.lomowner, count(*), (count(*) * 64 + coalesce(sum(p.bytes), 0))::bigint
+    FROM m
+    LEFT JOIN LATERAL (
+      SELECT sum(8192 / greatest(1, 8168 / (((32 + pg_column_size(l.data)) + 7) / 8 * 8 + 4))
+                 + 24) AS bytes
+        FROM pg_largeobject l
+       WHERE l.loid = m.loid
+    ) p ON true
+   GROUP BY m.lomowner
+$$;
+REVOKE ALL ON FUNCTION postgres_monitor.large_object_bytes(oid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_ddl_end() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_sql_drop() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.notify_queue_limit() FROM PUBLIC;
@@ -533,7 +561,7 @@ BEGIN
     'GRANT EXECUTE ON FUNCTION postgres_monitor.sync_triggers(oid[], integer),'
     ' postgres_monitor.active_writes(oid[], interval), postgres_monitor.file_bytes(oid),'
     ' postgres_monitor.stop_writers(oid, jsonb),'
-    ' postgres_monitor.measure_relations(oid[]),'
+    ' postgres_monitor.measure_relations(oid[]), postgres_monitor.large_object_bytes(oid[]),'
     ' postgres_monitor.notify_queue_limit() TO %I', monitor);
   EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO %I',
     pg_catalog.current_database(), monitor);

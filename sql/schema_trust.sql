@@ -68,6 +68,7 @@ required (kind, name, control) AS (
           false),
          ('function', 'postgres_monitor.stop_writers(pg_catalog.oid, pg_catalog.jsonb)',
           false),
+         ('function', 'postgres_monitor.large_object_bytes(pg_catalog.oid[])', false),
          ('relation', 'postgres_monitor.role_lock', true),
          ('relation', 'postgres_monitor.event_log', true),
          ('relation', 'postgres_monitor.alert_cursor', true),

@@ -54,6 +54,7 @@ DROP FUNCTION IF EXISTS postgres_monitor.lock_role(oid, bigint, bigint, bigint, 
 DROP FUNCTION IF EXISTS postgres_monitor.protected_reason(oid);
 DROP FUNCTION IF EXISTS postgres_monitor.forbid_change();
 DROP FUNCTION IF EXISTS postgres_monitor.measure_relations(oid[]);
+DROP FUNCTION IF EXISTS postgres_monitor.large_object_bytes(oid[]);
 DROP FUNCTION IF EXISTS postgres_monitor.file_bytes(oid);
 DROP FUNCTION IF EXISTS postgres_monitor.active_writes(oid[], interval);
 DROP FUNCTION IF EXISTS postgres_monitor.stop_writers(oid, jsonb);

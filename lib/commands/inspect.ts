@@ -17,8 +17,9 @@ import {
   planCharges,
 } from "../evaluate/charges.ts";
 import { roleGroups } from "../measure/role_groups.ts";
-import { requireTrustedControl } from "../measure/schema_trust.ts";
+import { requireTrustedControl, schemaTrust } from "../measure/schema_trust.ts";
 import { onlyOwners, readTempFiles } from "../measure/temp_files.ts";
+import { measureLargeObjects } from "../measure/large_objects.ts";
 import { applyPlan, databaseSize, databaseStates, planDatabases } from "../watch/databases.ts";
 import { USAGE_KINDS, type UsageBreakdown, UsageCache } from "../measure/usage_cache.ts";
 import { LOCKS_CHANGED } from "../watch/payload.ts";
@@ -95,6 +96,9 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
     try {
       const { sizes, busy } = await measureOwners(sql, owners);
       cache.replaceDatabase(name, sizes);
+      // As the daemon does: large objects by their pages where postgres_monitor is installed.
+      const installed = (await schemaTrust(sql, false)).state === "installed";
+      cache.setSource("large_objects", await measureLargeObjects(sql, owners, installed), name);
       for (const { owner } of busy.values()) {
         busyOwners.set(owner, (busyOwners.get(owner) ?? 0) + 1);
       }

@@ -16,6 +16,11 @@ import eventsSince from "../../sql/events_since.sql" with { type: "text" };
 import grantConnect from "../../sql/grant_connect.sql" with { type: "text" };
 import installControl from "../../sql/install_control.sql" with { type: "text" };
 import installDatabase from "../../sql/install_database.sql" with { type: "text" };
+import largeObjectSignature from "../../sql/large_object_signature.sql" with { type: "text" };
+import largeObjectsInstalled from "../../sql/large_objects_installed.sql" with { type: "text" };
+import largeObjectsUninstalled from "../../sql/large_objects_uninstalled.sql" with {
+  type: "text",
+};
 import lastEventId from "../../sql/last_event_id.sql" with { type: "text" };
 import lastSoftWarnings from "../../sql/last_soft_warnings.sql" with { type: "text" };
 import fileBytes from "../../sql/file_bytes.sql" with { type: "text" };
@@ -58,6 +63,9 @@ const FILES = {
   grant_connect: grantConnect,
   install_control: installControl,
   install_database: installDatabase,
+  large_object_signature: largeObjectSignature,
+  large_objects_installed: largeObjectsInstalled,
+  large_objects_uninstalled: largeObjectsUninstalled,
   last_event_id: lastEventId,
   last_soft_warnings: lastSoftWarnings,
   leader_check: leaderCheck,

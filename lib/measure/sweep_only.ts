@@ -8,22 +8,28 @@
 import { connect, type ConnectionTarget } from "../db/connect.ts";
 import { errorMessage, type Logger } from "../report/log.ts";
 import { measureOwners } from "./catalog.ts";
+import type { LargeObjectBytes, LargeObjectTracker } from "./large_objects.ts";
+import { schemaTrust } from "./schema_trust.ts";
 import type { RelationSize, UsageCache } from "./usage_cache.ts";
 
 /**
  * Opens one connection to `database`, measures every relation of `owners` there, closes it.
- * Returns the sizes and the relations skipped because busy.
+ * Returns the sizes and the relations skipped because busy, and, given a tracker, the owners'
+ * large objects (undefined when unchanged since the tracker's last look).
  */
 export async function measureOnce(
   target: ConnectionTarget,
   database: string,
   owners: readonly number[],
   settings: Record<string, string>,
-): Promise<{ sizes: RelationSize[]; busy: Set<number> }> {
+  largeObjects?: LargeObjectTracker,
+): Promise<{ sizes: RelationSize[]; busy: Set<number>; largeObjects?: LargeObjectBytes }> {
   const sql = connect(target, database, { max: 1, prepare: false, settings });
   try {
     const { sizes, busy } = await measureOwners(sql, owners);
-    return { sizes, busy: new Set(busy.keys()) };
+    const installed = largeObjects ? (await schemaTrust(sql, false)).state === "installed" : false;
+    const lo = await largeObjects?.refresh(database, sql, owners, installed);
+    return { sizes, busy: new Set(busy.keys()), largeObjects: lo };
   } finally {
     await sql.end({ timeout: 2 }).catch(() => {});
   }
@@ -41,13 +47,27 @@ export async function measureSweepOnly(
     settings: Record<string, string>;
     cache: UsageCache;
     log: Logger;
+    /** Measures large objects too, when their signature moved since its last look. */
+    largeObjects?: LargeObjectTracker;
   },
 ): Promise<Set<number>> {
   const changed = new Set<number>();
+  options.largeObjects?.retain(names);
   for (const name of names) {
     try {
-      const { sizes, busy } = await measureOnce(target, name, options.owners, options.settings);
+      const { sizes, busy, largeObjects } = await measureOnce(
+        target,
+        name,
+        options.owners,
+        options.settings,
+        options.largeObjects,
+      );
       for (const oid of options.cache.replaceDatabase(name, sizes, busy)) changed.add(oid);
+      if (largeObjects) {
+        for (const oid of options.cache.setSource("large_objects", largeObjects, name)) {
+          changed.add(oid);
+        }
+      }
     } catch (err) {
       options.log.error("cannot measure database", { database: name, error: errorMessage(err) });
     }
