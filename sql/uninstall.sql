@@ -33,6 +33,7 @@ DROP FUNCTION IF EXISTS postgres_monitor.forbid_change();
 DROP FUNCTION IF EXISTS postgres_monitor.measure_relations(oid[]);
 DROP FUNCTION IF EXISTS postgres_monitor.file_bytes(oid);
 DROP FUNCTION IF EXISTS postgres_monitor.active_writes(oid[], interval);
+DROP FUNCTION IF EXISTS postgres_monitor.creating_bytes(oid[], interval);
 DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[], integer);
 DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[]);
 DROP FUNCTION IF EXISTS postgres_monitor.on_sql_drop();

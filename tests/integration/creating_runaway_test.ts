@@ -1,0 +1,158 @@
+/**
+ * Issue 12, case 6: a runaway that creates its relation. CREATE TABLE AS, SELECT INTO, CREATE
+ * INDEX, REFRESH MATERIALIZED VIEW and CREATE TABLE + INSERT in one open transaction write into a
+ * relation whose pg_class row no other session sees; the runaway watch charges its files to the
+ * login (kind "uncommitted") and the role is locked, its session ended and the transaction rolled
+ * back, with no sweep and no notification (sweep_interval 3600 s).
+ */
+import assert from "node:assert/strict";
+import { type Fixture, type Sql, waitFor, withFixture } from "../_helpers.ts";
+
+const MiB = 1024 * 1024;
+const LONG_SWEEP = { sweep_interval: 3600 };
+
+/** Incompressible rows of about 1 kB, up to 50 million (50 GB) unless stopped. */
+const ROWS_1K =
+  "SELECT md5(g::text || random()::text) || repeat(md5(random()::text), 30) AS x FROM generate_series(1, 50000000) g";
+
+/** postgres_monitor_usage_bytes{user,kind} in the daemon's metrics file (0 when absent). */
+async function kindBytes(f: Fixture, role: string, kind: string): Promise<number> {
+  const text = await Deno.readTextFile(`${f.dir}/metrics/postgres_realtime_monitor.prom`)
+    .catch(() => "");
+  const line = text.split("\n").find((l) =>
+    l.startsWith(`postgres_monitor_usage_bytes{user="${role}",kind="${kind}"} `)
+  );
+  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+}
+
+/**
+ * Runs `statements` in one transaction as `sql`, then waits in it (pg_sleep) as a transaction
+ * that is still open; returns the index of the statement the session was ended in
+ * (statements.length: in the wait after them) and the error. Bounded by statement_timeout.
+ */
+async function runUntilStopped(
+  sql: Sql,
+  statements: readonly string[],
+): Promise<{ at: number; err: unknown }> {
+  let at = 0;
+  const err = await sql.begin(async (tx) => {
+    await tx.unsafe("SET LOCAL statement_timeout = '60s'");
+    for (; at < statements.length; at++) await tx.unsafe(statements[at]!);
+    await tx.unsafe("SELECT pg_sleep(30)");
+  }).then(() => undefined, (e) => e);
+  return { at, err };
+}
+
+/**
+ * The whole case: `setup` as the role (committed), then `statements` in one transaction; the
+ * role must be locked, the session ended during `statements[mustStopIn]` or later, nothing of
+ * `created` committed, and the "uncommitted" charge cleared after the rollback.
+ */
+async function assertStopped(
+  name: string,
+  options: {
+    limit?: number;
+    setup?: string[];
+    statements: string[];
+    created: string;
+    /** A materialized view that must still be unpopulated (its REFRESH did not commit). */
+    unpopulated?: string;
+    inStatement?: boolean;
+  },
+) {
+  await withFixture({ monitor: LONG_SWEEP }, async (f) => {
+    const hard = options.limit ?? 2 * MiB;
+    const role = await f.limitedRole(name, { soft_limit: hard / 2, hard_limit: hard });
+    const sql = f.as(role);
+    for (const s of options.setup ?? []) await sql.unsafe(s);
+    const d = await f.startDaemon();
+    const t0 = performance.now();
+    const { at, err } = await runUntilStopped(sql, options.statements);
+    const elapsed = performance.now() - t0;
+    assert.ok(err, "the transaction must not commit");
+    assert.match(
+      String((err as Error).message),
+      /terminat|CONNECTION_CLOSED|CONNECTION_ENDED/i,
+      String((err as Error).message),
+    );
+    const locked = await d.waitForLog((l) => l.msg === "role locked" && l.role === role);
+    console.log(
+      `  ${name}: ended in ${
+        at < options.statements.length ? `statement ${at + 1}` : "the wait after the statements"
+      } after ${elapsed.toFixed(0)} ms at ${
+        (Number(locked.usage_bytes) / MiB).toFixed(1)
+      } MiB (hard limit ${hard / MiB} MiB)`,
+    );
+    if (options.inStatement ?? true) {
+      assert.equal(at, options.statements.length - 1, "ended while the last statement ran");
+    }
+    assert.equal(await f.canLogin(role), false);
+    const [row] = await f.admin.unsafe("SELECT pg_catalog.to_regclass($1) IS NULL AS gone", [
+      `${role}.${options.created}`,
+    ]);
+    assert.equal(row?.gone, true, "nothing was committed");
+    if (options.unpopulated) {
+      const [mv] = await f.admin.unsafe(
+        "SELECT c.relispopulated FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
+        [`${role}.${options.unpopulated}`],
+      );
+      assert.equal(mv?.relispopulated, false, "the refresh was not committed");
+    }
+    // Rolled back: the charge for uncommitted files goes with the transaction.
+    await waitFor(async () => (await kindBytes(f, role, "uncommitted")) === 0, {
+      what: "the uncommitted charge to be cleared",
+    });
+  });
+}
+
+Deno.test("a runaway CREATE TABLE AS is stopped before it commits", async () => {
+  await assertStopped("ctas", { statements: [`CREATE TABLE t AS ${ROWS_1K}`], created: "t" });
+});
+
+Deno.test("a runaway SELECT INTO is stopped before it commits", async () => {
+  await assertStopped("selinto", {
+    statements: [ROWS_1K.replace(" AS x FROM", " AS x INTO t FROM")],
+    created: "t",
+  });
+});
+
+Deno.test("a runaway CREATE TABLE + INSERT in one transaction is stopped before it commits", async () => {
+  await assertStopped("crins", {
+    statements: ["CREATE TABLE t (x text PRIMARY KEY)", `INSERT INTO t ${ROWS_1K}`],
+    created: "t",
+  });
+});
+
+Deno.test("a runaway REFRESH MATERIALIZED VIEW is stopped before it commits", async () => {
+  await assertStopped("refresh", {
+    setup: [
+      "CREATE TABLE n (n bigint)",
+      "INSERT INTO n VALUES (1)",
+      `CREATE MATERIALIZED VIEW mv AS ${
+        ROWS_1K.replace("50000000", "(SELECT max(n.n) FROM n)")
+      } WITH NO DATA`,
+    ],
+    statements: ["UPDATE n SET n = 50000000", "REFRESH MATERIALIZED VIEW mv"],
+    // The view existed before (empty): what must not commit is its data.
+    created: "no_such_relation",
+    unpopulated: "mv",
+  });
+});
+
+Deno.test("a runaway CREATE INDEX is stopped before it commits", async () => {
+  // A 7 MB table under a 32 MiB limit, and an index of 200,000 incompressible 480-byte keys
+  // (about 110 MB; under 512 bytes, btree does not compress them). The sort happens first (in
+  // memory or temporary files), then the index file grows fast: the session may be ended in the
+  // statement or in the open transaction after it, either before COMMIT.
+  const key = Array.from({ length: 15 }, (_, i) => `md5(g::text || '${i}')`).join(" || ");
+  await assertStopped("cindex", {
+    limit: 32 * MiB,
+    setup: [
+      "CREATE TABLE t (g int)",
+      "INSERT INTO t SELECT g FROM generate_series(1, 200000) g",
+    ],
+    statements: [`CREATE INDEX big ON t ((${key}))`],
+    created: "big",
+    inStatement: false,
+  });
+});
