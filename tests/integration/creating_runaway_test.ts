@@ -163,3 +163,77 @@ Deno.test("a runaway CREATE INDEX is stopped before it commits", async () => {
     inStatement: false,
   });
 });
+
+/** What postgres_monitor.creating_bytes reports now for the given roles, per login name. */
+async function creatingNow(f: Fixture, roles: string[]): Promise<Map<string, number>> {
+  const rows = await f.admin.unsafe(
+    `SELECT r.rolname::text AS login, sum(c.bytes)::int8 AS bytes
+       FROM postgres_monitor.creating_bytes(
+              ARRAY(SELECT oid FROM pg_catalog.pg_roles WHERE rolname = ANY ($1::text[])),
+              '0'::interval) c
+       JOIN pg_catalog.pg_roles r ON r.oid = c.login
+      GROUP BY r.rolname`,
+    [roles],
+  );
+  return new Map(rows.map((r) => [String(r.login), Number(r.bytes)]));
+}
+
+Deno.test("abuse: LOCK TABLE on a committed table is not charged again as uncommitted", async () => {
+  await withFixture({ monitor: LONG_SWEEP }, async (f) => {
+    const role = await f.limitedRole("locker");
+    const sql = f.as(role);
+    await sql.unsafe("CREATE TABLE t (x text)");
+    // 1.2 MiB committed: over soft (1 MiB), under hard (2 MiB); charged twice it would be over.
+    await sql.unsafe(
+      "INSERT INTO t SELECT md5(g::text) || repeat(md5(random()::text), 30) FROM generate_series(1, 1200) g",
+    );
+    const d = await f.startDaemon();
+    await sql.unsafe("BEGIN");
+    await sql.unsafe("LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+    // An AccessExclusiveLock on an oid with a visible pg_class row: not a relation being created.
+    assert.deepEqual(await creatingNow(f, [role]), new Map());
+    // Several watch rounds (every 200 ms) with the transaction open and old enough to be read.
+    const until = performance.now() + 1500;
+    await waitFor(() => performance.now() >= until, { what: "watch rounds" });
+    assert.equal(await kindBytes(f, role, "uncommitted"), 0);
+    assert.equal(await f.canLogin(role), true, "not locked: its table is counted once");
+    await sql.unsafe("ROLLBACK");
+    assert.equal(d.dump().includes('"role locked"'), false);
+  });
+});
+
+Deno.test("abuse: another login's uncommitted relation is charged to it, not to the tenant", async () => {
+  await withFixture({ monitor: LONG_SWEEP }, async (f) => {
+    const tenant = await f.createRole(`tenant_${f.id}`, "LOGIN", { schema: true });
+    const other = await f.createRole(`other_${f.id}`, "LOGIN", { schema: true });
+    await f.writeConfig([
+      { user: tenant, soft_limit: 1 * MiB, hard_limit: 2 * MiB },
+      { user: other, soft_limit: 512 * MiB, hard_limit: 1024 * MiB },
+    ]);
+    const d = await f.startDaemon();
+    // The tenant has a session too (an idle one, and one in an old transaction of its own).
+    const mine = f.as(tenant);
+    await mine.unsafe("BEGIN");
+    await mine.unsafe("SELECT 1");
+    const theirs = f.as(other);
+    await theirs.unsafe("BEGIN");
+    await theirs.unsafe(
+      `CREATE TABLE big AS ${ROWS_1K.replace("10000000", "20000")}`, // about 20 MiB
+    );
+    const seen = await creatingNow(f, [tenant, other]);
+    assert.equal(seen.has(tenant), false, "nothing charged to the tenant");
+    assert.ok((seen.get(other) ?? 0) > 10 * MiB, `other login charged: ${seen.get(other)}`);
+    // The daemon charges it to the other login (its metric), never to the tenant.
+    await waitFor(async () => (await kindBytes(f, other, "uncommitted")) > 10 * MiB, {
+      what: "the other login's uncommitted charge",
+    });
+    assert.equal(await kindBytes(f, tenant, "uncommitted"), 0);
+    assert.equal(await f.canLogin(tenant), true);
+    await theirs.unsafe("ROLLBACK");
+    await mine.unsafe("ROLLBACK");
+    await waitFor(async () => (await kindBytes(f, other, "uncommitted")) === 0, {
+      what: "the charge to be cleared after ROLLBACK",
+    });
+    assert.equal(d.dump().includes('"role locked"'), false);
+  });
+});
