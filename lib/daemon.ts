@@ -46,6 +46,7 @@ import { UsageCache } from "./measure/usage_cache.ts";
 import { LargeObjectTracker } from "./measure/large_objects.ts";
 import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
 import { measuredWhereOwned, roleDatabases } from "./measure/role_databases.ts";
+import { creatingBytes } from "./watch/creating.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
 import { AlertManager } from "./report/alerts/mod.ts";
@@ -217,6 +218,8 @@ export class Daemon {
   #charges: ChargePlan = ownPlan([]);
   #states = new Map<number, RoleState>();
   #dirty = new Set<number>();
+  /** A round of #watchCreating is running. */
+  #creatingWatch = false;
   #evaluating = false;
   /** Set once a sweep has loaded the lock table; evaluations wait for it. */
   #locksKnown = false;
@@ -1291,10 +1294,10 @@ export class Daemon {
     clearInterval(this.#pollTimer);
     clearInterval(this.#verifyTimer);
     this.#lockTimer = m.lock_poll_interval_ms > 0
-      ? setInterval(
-        () => this.#detach("watch writes", this.#watchActiveWrites()),
-        m.lock_poll_interval_ms,
-      )
+      ? setInterval(() => {
+        this.#detach("watch writes", this.#watchActiveWrites());
+        this.#detach("watch creating", this.#watchCreating());
+      }, m.lock_poll_interval_ms)
       : undefined;
     this.#pollTimer = m.detection === "poll"
       ? setInterval(() => this.#detach("poll counters", this.#pollCounters()), m.poll_interval_ms)
@@ -1317,6 +1320,45 @@ export class Daemon {
       "pg_locks",
       (db, owners) => db.installed ? activeWrites(db.sql, owners) : Promise.resolve([]),
     );
+  }
+
+  /**
+   * Relations being created by open transactions (lib/watch/creating.ts): what their files hold is
+   * charged to the login running the transaction as "uncommitted", replaced at every round and
+   * cleared once the transaction is gone (after COMMIT the relation is measured as usual). A login
+   * past its hard limit is locked, which ends its sessions and rolls the transaction back. Not
+   * covered in a database without postgres_monitor (the monitoring role cannot stat files).
+   */
+  async #watchCreating() {
+    if (this.#creatingWatch || this.#limits.size === 0) return;
+    this.#creatingWatch = true;
+    try {
+      const owners = [...this.#limits.keys()];
+      const since = Date.now();
+      let changed = false;
+      await Promise.all([...this.#dbs.values()].map(async (db) => {
+        let perLogin = new Map<number, number>();
+        if (db.installed) {
+          try {
+            perLogin = await creatingBytes(db.sql, owners);
+          } catch (err) {
+            // Keeps what the last round found: the next round (one lock_poll_interval) retries.
+            this.#log.debug("cannot read relations being created", {
+              database: db.name,
+              error: errorMessage(err),
+            });
+            return;
+          }
+        }
+        for (const oid of this.#cache.setSource("uncommitted", perLogin, db.name)) {
+          this.#markDirty(oid, since);
+          changed = true;
+        }
+      }));
+      if (changed) await this.#runEvaluations();
+    } finally {
+      this.#creatingWatch = false;
+    }
   }
 
   /** "poll" detection: tables whose statistics counters moved are re-measured. */

@@ -344,6 +344,78 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION postgres_monitor.active_writes(oid[], interval) FROM PUBLIC;
+-- Relations being created by open transactions older than `min_age` of logins in `roles`, and
+-- what their files hold now, per login (pg_stat_activity.usesysid: the session user, also under
+-- SET ROLE). CREATE TABLE AS, SELECT INTO, CREATE TABLE + INSERT, CREATE INDEX, the transient
+-- heap of REFRESH MATERIALIZED VIEW, ALTER TABLE rewrites, CLUSTER and VACUUM FULL write into a
+-- relation whose pg_class row is uncommitted, invisible to every other session (so to
+-- active_writes and every measurement), while its files grow on disk. The creating backend holds
+-- an AccessExclusiveLock on the new oid, visible in pg_locks, and a new relation's relfilenode is
+-- its oid (its TOAST table and indexes are locked and named the same way): so every such lock
+-- on an oid without a visible pg_class row names files to stat. The lock lasts until the
+-- transaction ends: after COMMIT the row is visible (measured as usual), after ROLLBACK the files
+-- are emptied. Checked on PostgreSQL 14 and 17. A committed relation locked with LOCK TABLE has
+-- a visible row: never counted here. Read only when pg_stat_activity shows such a transaction in
+-- this database (short OLTP transactions never trigger the pg_locks read). SECURITY DEFINER for
+-- pg_stat_file and the other roles' sessions; it returns role oids and byte counts only.
+CREATE OR REPLACE FUNCTION postgres_monitor.creating_bytes(roles oid[], min_age interval)
+RETURNS TABLE (login oid, bytes bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  db oid := (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
+  dirs text[];
+  r record;
+  dir text;
+  fork text;
+  seg integer;
+  size bigint;
+BEGIN
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_stat_activity a
+     WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid() AND a.datid = db
+       AND a.usesysid IN (SELECT u FROM unnest(roles) AS u)
+       AND a.xact_start < clock_timestamp() - min_age) THEN
+    RETURN;
+  END IF;
+  -- The new relation may be in any tablespace: base/<db>, or pg_tblspc/<spc>/PG_<major>_<catalog
+  -- version>/<db>. pg_stat_file(missing_ok) answers NULL where it is not.
+  dirs := ARRAY['base/' || db::text] || ARRAY(
+    SELECT 'pg_tblspc/' || t.oid::text || '/PG_'
+           || (current_setting('server_version_num')::integer / 10000)::text || '_'
+           || (SELECT s.catalog_version_no FROM pg_control_system() s)::text || '/' || db::text
+      FROM pg_tablespace t WHERE t.spcname NOT IN ('pg_default', 'pg_global'));
+  FOR r IN
+    SELECT DISTINCT ON (l.relation) a.usesysid, l.relation
+      FROM pg_locks l
+      JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.granted
+       AND l.database = db AND l.pid <> pg_backend_pid()
+       AND a.backend_xid IS NOT NULL AND a.xact_start < clock_timestamp() - min_age
+       AND a.usesysid IN (SELECT u FROM unnest(roles) AS u)
+       AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = l.relation)
+     ORDER BY l.relation
+  LOOP
+    login := r.usesysid;
+    bytes := 0;
+    FOREACH dir IN ARRAY dirs LOOP
+      FOREACH fork IN ARRAY ARRAY['', '_fsm', '_vm', '_init'] LOOP
+        seg := 0;
+        LOOP
+          size := (pg_stat_file(dir || '/' || r.relation::text || fork
+                                || CASE WHEN seg = 0 THEN '' ELSE '.' || seg::text END,
+                                true)).size;
+          EXIT WHEN size IS NULL;
+          bytes := bytes + size;
+          seg := seg + 1;
+        END LOOP;
+      END LOOP;
+    END LOOP;
+    CONTINUE WHEN bytes = 0;
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION postgres_monitor.creating_bytes(oid[], interval) FROM PUBLIC;
 
 -- Stops the sessions that write into relations of `owner` in this database, whoever they belong
 -- to: the lock ends the owner's own sessions only, and another role with INSERT on its tables (or
@@ -560,6 +632,7 @@ BEGIN
   EXECUTE pg_catalog.format(
     'GRANT EXECUTE ON FUNCTION postgres_monitor.sync_triggers(oid[], integer),'
     ' postgres_monitor.active_writes(oid[], interval), postgres_monitor.file_bytes(oid),'
+    ' postgres_monitor.creating_bytes(oid[], interval),'
     ' postgres_monitor.stop_writers(oid, jsonb),'
     ' postgres_monitor.measure_relations(oid[]), postgres_monitor.large_object_bytes(oid[]),'
     ' postgres_monitor.notify_queue_limit() TO %I', monitor);

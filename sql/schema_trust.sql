@@ -66,6 +66,8 @@ required (kind, name, control) AS (
   VALUES ('function', 'postgres_monitor.sync_triggers(pg_catalog.oid[], pg_catalog.int4)', false),
          ('function', 'postgres_monitor.active_writes(pg_catalog.oid[], pg_catalog.interval)',
           false),
+         ('function', 'postgres_monitor.creating_bytes(pg_catalog.oid[], pg_catalog.interval)',
+          false),
          ('function', 'postgres_monitor.stop_writers(pg_catalog.oid, pg_catalog.jsonb)',
           false),
          ('function', 'postgres_monitor.large_object_bytes(pg_catalog.oid[])', false),

@@ -57,6 +57,7 @@ DROP FUNCTION IF EXISTS postgres_monitor.measure_relations(oid[]);
 DROP FUNCTION IF EXISTS postgres_monitor.large_object_bytes(oid[]);
 DROP FUNCTION IF EXISTS postgres_monitor.file_bytes(oid);
 DROP FUNCTION IF EXISTS postgres_monitor.active_writes(oid[], interval);
+DROP FUNCTION IF EXISTS postgres_monitor.creating_bytes(oid[], interval);
 DROP FUNCTION IF EXISTS postgres_monitor.stop_writers(oid, jsonb);
 DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[], integer);
 DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[]);

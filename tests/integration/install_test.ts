@@ -84,6 +84,8 @@ Deno.test("a limited role cannot use the installed functions against anyone", as
       // Which tables other roles' open transactions write to, and why a role is protected: not
       // for a limited role to learn.
       ["SELECT * FROM postgres_monitor.active_writes(ARRAY[]::oid[], '0'::interval)", []],
+      // Which logins are creating relations, and how big they are: not for a tenant either.
+      ["SELECT * FROM postgres_monitor.creating_bytes(ARRAY[]::oid[], '0'::interval)", []],
       ["SELECT postgres_monitor.protected_reason(oid) FROM pg_roles WHERE rolname = $1", [
         victim,
       ]],
