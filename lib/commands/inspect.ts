@@ -10,6 +10,7 @@ import { sqlFile } from "../db/sql_files.ts";
 import { Enforcer, type LockRow } from "../enforce/enforcer.ts";
 import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
 import { listRoles, measureOwners } from "../measure/catalog.ts";
+import { measureCatalogText } from "../measure/catalog_text.ts";
 import { requireTrustedControl } from "../measure/schema_trust.ts";
 import { applyPlan, databaseSize, databaseStates, planDatabases } from "../watch/databases.ts";
 import { USAGE_KINDS, type UsageBreakdown, UsageCache } from "../measure/usage_cache.ts";
@@ -76,6 +77,7 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
     try {
       const { sizes, busy } = await measureOwners(sql, owners);
       cache.replaceDatabase(name, sizes);
+      cache.setSource("catalog_text", await measureCatalogText(sql, owners), name);
       for (const { owner } of busy.values()) {
         busyOwners.set(owner, (busyOwners.get(owner) ?? 0) + 1);
       }
@@ -101,6 +103,12 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
     }
   }
   applyPlan(cache, plan);
+  // The shared catalogs' text (comments on databases and roles, role settings), once.
+  try {
+    cache.setSource("catalog_text", await measureCatalogText(control, owners, true));
+  } catch (err) {
+    failed.push(`shared catalogs: ${(err as Error).message}`);
+  }
   const lockRows = await new Enforcer(control, { dryRun: false }).loadLocks();
   const locks = new Map(lockRows.map((l) => [l.oid, l]));
   return { limits, cache, locks, missing, failed, busy: busyOwners } satisfies Measured;

@@ -7,6 +7,7 @@
 import alertCursorGet from "../../sql/alert_cursor_get.sql" with { type: "text" };
 import alertCursorSet from "../../sql/alert_cursor_set.sql" with { type: "text" };
 import announceLocks from "../../sql/announce_locks.sql" with { type: "text" };
+import catalogText from "../../sql/catalog_text.sql" with { type: "text" };
 import databaseSize from "../../sql/database_size.sql" with { type: "text" };
 import databaseStates from "../../sql/database_states.sql" with { type: "text" };
 import createMonitorRole from "../../sql/create_monitor_role.sql" with { type: "text" };
@@ -42,6 +43,7 @@ const FILES = {
   alert_cursor_get: alertCursorGet,
   alert_cursor_set: alertCursorSet,
   announce_locks: announceLocks,
+  catalog_text: catalogText,
   create_monitor_role: createMonitorRole,
   database_size: databaseSize,
   database_states: databaseStates,
