@@ -107,7 +107,10 @@ const OVERFLOW_MEASURE_MS = 5000;
 /** Least time between two sweeps caused by "lock changed" notifications. */
 const CONTROL_SWEEP_MS = 1000;
 
-/** Least time between two catalog-text measurements of one database caused by `c:text` hints. */
+/**
+ * Least time between two catalog-text measurements of one database caused by `c:text` hints (and
+ * at least ten times the last one's duration: hints cost at most a tenth of a server CPU).
+ */
 const CATALOG_TEXT_SPACING_MS = 1000;
 
 /**

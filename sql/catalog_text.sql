@@ -184,8 +184,12 @@ texts (owner, bytes) AS (
   SELECT s.srvowner, pg_catalog.pg_column_size(s.srvoptions)::int8
     FROM pg_catalog.pg_foreign_server s
    WHERE NOT $2::bool AND s.srvoptions IS NOT NULL AND s.srvowner IN (SELECT oid FROM owners)
+),
+-- Summed first, filtered after: a semi-join of every text row against the owners list is a
+-- nested loop the planner picks from the function's row estimate (25 s at 100,000 relations).
+sums AS MATERIALIZED (
+  SELECT x.owner, sum(x.bytes) AS bytes FROM texts x GROUP BY x.owner
 )
-SELECT x.owner::int8 AS owner, sum(x.bytes)::int8 AS bytes
-  FROM texts x
- WHERE x.owner IN (SELECT oid FROM owners)
- GROUP BY x.owner
+SELECT s.owner::int8 AS owner, s.bytes::int8 AS bytes
+  FROM sums s
+ WHERE s.owner IN (SELECT oid FROM owners)

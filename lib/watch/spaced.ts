@@ -1,9 +1,10 @@
 /**
  * Runs of a task per key (a database), spaced: what the `c:text` catalog-text hint triggers. A
  * hint is not a fact and anyone may send it, so however many arrive, each key costs at most one
- * run per `spacingMs`; a hint that arrives during a run or inside the spacing is not lost but
- * folded into one more run at the end of the spacing (the DDL it announces may have committed
- * after the run read the catalog).
+ * run per `spacingMs`, and never more than 1/`dutyFactor` of the time (a run that took 900 ms, as
+ * the catalog-text query does at 100,000 relations, is not started again for 9 s). A hint that
+ * arrives during a run or inside the spacing is not lost but folded into one more run at the end
+ * of the spacing (the DDL it announces may have committed after the run read the catalog).
  *
  * @module
  */
@@ -12,6 +13,8 @@ interface Slot {
   /** When the last run started (performance.now()), -Infinity if never. */
   startedAt: number;
   running: boolean;
+  /** How long the last run took (ms). */
+  lastMs: number;
   /** A request arrived that the last run started may not cover. */
   again: boolean;
   timer?: ReturnType<typeof setTimeout>;
@@ -21,13 +24,18 @@ interface Slot {
 export class SpacedRuns {
   #slots = new Map<string, Slot>();
   #spacingMs: number;
+  #dutyFactor: number;
   #task: (key: string) => Promise<void>;
   #stopped = false;
   #runs = 0;
 
-  /** `task` must not throw (errors are its own to log); `spacingMs` is the least gap between starts. */
-  constructor(spacingMs: number, task: (key: string) => Promise<void>) {
+  /**
+   * `task` must not throw (errors are its own to log). Two starts are at least `spacingMs` apart,
+   * and at least `dutyFactor` times the last run's duration.
+   */
+  constructor(spacingMs: number, task: (key: string) => Promise<void>, dutyFactor = 10) {
     this.#spacingMs = spacingMs;
+    this.#dutyFactor = dutyFactor;
     this.#task = task;
   }
 
@@ -40,12 +48,18 @@ export class SpacedRuns {
   request(key: string): void {
     if (this.#stopped) return;
     let slot = this.#slots.get(key);
-    if (!slot) this.#slots.set(key, slot = { startedAt: -Infinity, running: false, again: false });
+    if (!slot) {
+      this.#slots.set(
+        key,
+        slot = { startedAt: -Infinity, running: false, lastMs: 0, again: false },
+      );
+    }
     if (slot.running || slot.timer !== undefined) {
       slot.again = true;
       return;
     }
-    const wait = slot.startedAt + this.#spacingMs - performance.now();
+    const spacing = Math.max(this.#spacingMs, slot.lastMs * this.#dutyFactor);
+    const wait = slot.startedAt + spacing - performance.now();
     if (wait <= 0) {
       this.#start(key, slot);
       return;
@@ -64,6 +78,7 @@ export class SpacedRuns {
     this.#runs++;
     this.#task(key).catch(() => {}).finally(() => {
       slot.running = false;
+      slot.lastMs = performance.now() - slot.startedAt;
       if (slot.again && !this.#stopped) {
         slot.again = false;
         this.request(key);
