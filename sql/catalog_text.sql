@@ -188,7 +188,7 @@ texts (owner, bytes) AS (
 -- Summed first, filtered after: a semi-join of every text row against the owners list is a
 -- nested loop the planner picks from the function's row estimate (25 s at 100,000 relations).
 sums AS MATERIALIZED (
-  SELECT x.owner, sum(x.bytes) AS bytes FROM texts x GROUP BY x.owner
+  SELECT x.owner, pg_catalog.sum(x.bytes) AS bytes FROM texts x GROUP BY x.owner
 )
 SELECT s.owner::int8 AS owner, s.bytes::int8 AS bytes
   FROM sums s
