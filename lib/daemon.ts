@@ -42,6 +42,8 @@ import {
 } from "./measure/catalog.ts";
 import { requireTrustedControl, schemaTrust } from "./measure/schema_trust.ts";
 import { measureSweepOnly } from "./measure/sweep_only.ts";
+import { measureCatalogText } from "./measure/catalog_text.ts";
+import { SpacedRuns } from "./watch/spaced.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { LargeObjectTracker } from "./measure/large_objects.ts";
 import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
@@ -123,6 +125,12 @@ const OVERFLOW_MEASURE_MS = 5000;
 
 /** Least time between two sweeps caused by "lock changed" notifications. */
 const CONTROL_SWEEP_MS = 1000;
+
+/**
+ * Least time between two catalog-text measurements of one database caused by `c:text` hints (and
+ * at least ten times the last one's duration: hints cost at most a tenth of a server CPU).
+ */
+const CATALOG_TEXT_SPACING_MS = 1000;
 
 /**
  * Least time between two measurements of a busy relation: each one waits lock_timeout before it
@@ -247,6 +255,11 @@ export class Daemon {
   #missingReported = "";
   #protectedReported = new Set<string>();
   #notifyTimes = new Map<number, number>();
+  /** Catalog text on `c:text` hints: at most one measurement per second per database. */
+  #textRuns = new SpacedRuns(CATALOG_TEXT_SPACING_MS, (name) => this.#measureTextHinted(name));
+  /** Catalog-text measurements started, and per database the latest one applied (none older). */
+  #textSeq = 0;
+  #textApplied = new Map<string, number>();
   #counters: Record<string, number> = {};
   #notifications = 0;
   #lastSweepSeconds = 0;
@@ -612,6 +625,7 @@ export class Daemon {
           ...[...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners)),
           this.#measureSweepOnly(owners),
           this.#measureTempFiles(),
+          this.#measureSharedText(owners),
         ]),
     );
     await phase("temp_file_limit", () => this.#applyTempFileLimits());
@@ -715,6 +729,7 @@ export class Daemon {
       this.#dbs.delete(name);
       this.#busy.dropDatabase(name);
       this.#largeObjects.forget(name);
+      this.#textRuns.forget(name);
       await db.listener.stop();
       await db.sql.end({ timeout: 2 }).catch(() => {});
       await db.sweepSql.end({ timeout: 2 }).catch(() => {});
@@ -941,6 +956,7 @@ export class Daemon {
       await this.#measureLargeObjects(db, db.sweepSql, owners, force, Date.now());
       for (const relid of busy.keys()) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
       await this.#reportBusy(db, busy);
+      await this.#measureText(db, db.sweepSql, owners);
       db.measuredAt = Date.now();
       const stale = performance.now() - 10_000;
       for (const [relid, t] of db.measuredRel) if (t < stale) db.measuredRel.delete(relid);
@@ -1095,6 +1111,10 @@ export class Daemon {
       this.#count("notifications_ignored");
       return;
     }
+    if (hint.kind === "catalog_text") {
+      this.#textRuns.request(db.name);
+      return;
+    }
     const now = Date.now();
     db.verify.notified(hint.relid, now);
     const known = this.#cache.ownerOf(db.name, hint.relid) !== undefined;
@@ -1129,6 +1149,52 @@ export class Daemon {
       () => this.#detach("flush", this.#flush(db)),
       Math.max(0, at - performance.now()),
     );
+  }
+
+  /**
+   * Catalog text of one database (sql/catalog_text.sql) into the cache, kind `catalog_text`.
+   * A failure keeps the previous figures (never relax on a partial view); a measurement that
+   * started before the one last applied is dropped, so a slow sweep cannot undo a newer hint's.
+   */
+  async #measureText(db: Database, sql: Sql, owners: number[], since = Date.now()) {
+    const seq = ++this.#textSeq;
+    try {
+      const perOwner = await measureCatalogText(sql, owners);
+      if (seq < (this.#textApplied.get(db.name) ?? 0) || this.#dbs.get(db.name) !== db) return;
+      this.#textApplied.set(db.name, seq);
+      for (const oid of this.#cache.setSource("catalog_text", perOwner, db.name)) {
+        this.#markDirty(oid, since);
+      }
+    } catch (err) {
+      this.#log.warn("cannot measure catalog text", {
+        database: db.name,
+        error: errorMessage(err),
+      });
+    }
+  }
+
+  /** A `c:text` hint (spaced by #textRuns): measure that database's catalog text, evaluate. */
+  async #measureTextHinted(name: string) {
+    const db = this.#dbs.get(name);
+    if (!db || this.#stopped) return;
+    this.#count("catalog_text_measurements");
+    const t0 = performance.now();
+    await this.#measureText(db, db.sql, [...this.#limits.keys()]);
+    this.#log.debug("catalog text measured on a hint", {
+      database: name,
+      ms: Math.round(performance.now() - t0),
+    });
+    await this.#runEvaluations();
+  }
+
+  /** Shared catalogs' text (comments on databases and roles, role settings), once per sweep. */
+  async #measureSharedText(owners: number[]) {
+    try {
+      const perOwner = await measureCatalogText(this.#control, owners, true);
+      for (const oid of this.#cache.setSource("catalog_text", perOwner)) this.#dirty.add(oid);
+    } catch (err) {
+      this.#log.warn("cannot measure shared catalog text", { error: errorMessage(err) });
+    }
   }
 
   #markDirty(oid: number, since: number) {
@@ -1953,6 +2019,7 @@ export class Daemon {
     clearInterval(this.#verifyTimer);
     clearInterval(this.#tempTimer);
     clearInterval(this.#largeObjectTimer);
+    this.#textRuns.stop();
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);

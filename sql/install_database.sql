@@ -76,6 +76,30 @@ DECLARE
   cmd record;
   rel record;
 BEGIN
+  -- Catalog text (sql/catalog_text.sql): DDL that can store free text a tenant chooses, or change
+  -- who owns it, sends one 'c:text' hint per transaction (identical payloads fold) so the daemon
+  -- measures this database's catalog text again (spaced to once a second, whoever sends it).
+  -- Whoever runs it, superusers included: a comment on a tenant's table is the tenant's. Only
+  -- where some limited role is watched; cheap: no catalog read beyond watched_role.
+  BEGIN
+    IF EXISTS (SELECT 1 FROM postgres_monitor.watched_role)
+       AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() d
+                    WHERE d.command_tag IN ('COMMENT', 'SECURITY LABEL',
+                      'CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE',
+                      'CREATE AGGREGATE', 'ALTER AGGREGATE', 'CREATE ROUTINE', 'ALTER ROUTINE',
+                      'CREATE VIEW', 'ALTER VIEW', 'CREATE RULE', 'CREATE MATERIALIZED VIEW',
+                      'ALTER MATERIALIZED VIEW', 'CREATE TABLE', 'ALTER TABLE',
+                      'CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE', 'CREATE DOMAIN',
+                      'ALTER DOMAIN', 'CREATE POLICY', 'ALTER POLICY', 'CREATE TRIGGER',
+                      'CREATE STATISTICS', 'ALTER STATISTICS', 'CREATE TEXT SEARCH DICTIONARY',
+                      'ALTER TEXT SEARCH DICTIONARY', 'CREATE SERVER', 'ALTER SERVER',
+                      'ALTER TYPE', 'ALTER SCHEMA', 'ALTER LARGE OBJECT'))
+       AND pg_notification_queue_usage() < postgres_monitor.notify_queue_limit() THEN
+      PERFORM pg_notify(postgres_monitor.channel(), 'c:text');
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'postgres_monitor: catalog text hint skipped: % (SQLSTATE %)', SQLERRM, SQLSTATE;
+  END;
   FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
     BEGIN
       CONTINUE WHEN cmd.classid <> 'pg_class'::regclass;
@@ -123,6 +147,10 @@ BEGIN
               WHERE object_type IN ('table', 'materialized view') AND original LOOP
     PERFORM pg_notify(postgres_monitor.channel(), 'd:' || obj.objid::text);
   END LOOP;
+  -- Dropping an object drops its catalog text (comments, bodies, definitions): measure it again.
+  IF EXISTS (SELECT 1 FROM postgres_monitor.watched_role) THEN
+    PERFORM pg_notify(postgres_monitor.channel(), 'c:text');
+  END IF;
 EXCEPTION WHEN OTHERS THEN
   RAISE WARNING 'postgres_monitor: drop tracking skipped: % (SQLSTATE %)', SQLERRM, SQLSTATE;
 END

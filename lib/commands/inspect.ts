@@ -20,6 +20,7 @@ import { roleGroups } from "../measure/role_groups.ts";
 import { requireTrustedControl, schemaTrust } from "../measure/schema_trust.ts";
 import { onlyOwners, readTempFiles } from "../measure/temp_files.ts";
 import { measureLargeObjects } from "../measure/large_objects.ts";
+import { measureCatalogText } from "../measure/catalog_text.ts";
 import { applyPlan, databaseSize, databaseStates, planDatabases } from "../watch/databases.ts";
 import { USAGE_KINDS, type UsageBreakdown, UsageCache } from "../measure/usage_cache.ts";
 import { LOCKS_CHANGED } from "../watch/payload.ts";
@@ -99,6 +100,7 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
       // As the daemon does: large objects by their pages where postgres_monitor is installed.
       const installed = (await schemaTrust(sql, false)).state === "installed";
       cache.setSource("large_objects", await measureLargeObjects(sql, owners, installed), name);
+      cache.setSource("catalog_text", await measureCatalogText(sql, owners), name);
       for (const { owner } of busy.values()) {
         busyOwners.set(owner, (busyOwners.get(owner) ?? 0) + 1);
       }
@@ -129,6 +131,12 @@ async function measureAll(config: Config, target: ConnectionTarget, control: Sql
     cache.setSource("temp_files", onlyOwners(await readTempFiles(control), owners));
   } catch (err) {
     failed.push(`temporary files: ${(err as Error).message}`);
+  }
+  // The shared catalogs' text (comments on databases and roles, role settings), once.
+  try {
+    cache.setSource("catalog_text", await measureCatalogText(control, owners, true));
+  } catch (err) {
+    failed.push(`shared catalogs: ${(err as Error).message}`);
   }
   const lockRows = await new Enforcer(control, { dryRun: false }).loadLocks();
   const locks = new Map(lockRows.map((l) => [l.oid, l]));

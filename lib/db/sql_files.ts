@@ -8,6 +8,7 @@ import activeWrites from "../../sql/active_writes.sql" with { type: "text" };
 import alertCursorGet from "../../sql/alert_cursor_get.sql" with { type: "text" };
 import alertCursorSet from "../../sql/alert_cursor_set.sql" with { type: "text" };
 import announceLocks from "../../sql/announce_locks.sql" with { type: "text" };
+import catalogText from "../../sql/catalog_text.sql" with { type: "text" };
 import creatingBytes from "../../sql/creating_bytes.sql" with { type: "text" };
 import databaseSize from "../../sql/database_size.sql" with { type: "text" };
 import databaseStates from "../../sql/database_states.sql" with { type: "text" };
@@ -56,6 +57,7 @@ const FILES = {
   alert_cursor_get: alertCursorGet,
   alert_cursor_set: alertCursorSet,
   announce_locks: announceLocks,
+  catalog_text: catalogText,
   create_monitor_role: createMonitorRole,
   creating_bytes: creatingBytes,
   database_size: databaseSize,

@@ -9,13 +9,15 @@ import { connect, type ConnectionTarget } from "../db/connect.ts";
 import { errorMessage, type Logger } from "../report/log.ts";
 import { measureOwners } from "./catalog.ts";
 import type { LargeObjectBytes, LargeObjectTracker } from "./large_objects.ts";
+import { measureCatalogText } from "./catalog_text.ts";
 import { schemaTrust } from "./schema_trust.ts";
 import type { RelationSize, UsageCache } from "./usage_cache.ts";
 
 /**
- * Opens one connection to `database`, measures every relation of `owners` there, closes it.
- * Returns the sizes and the relations skipped because busy, and, given a tracker, the owners'
- * large objects (undefined when unchanged since the tracker's last look).
+ * Opens one connection to `database`, measures every relation of `owners` there and their
+ * catalog text, closes it. Returns the sizes, the relations skipped because busy, the catalog
+ * text per owner, and, given a tracker, the owners' large objects (undefined when unchanged since
+ * the tracker's last look).
  */
 export async function measureOnce(
   target: ConnectionTarget,
@@ -23,13 +25,21 @@ export async function measureOnce(
   owners: readonly number[],
   settings: Record<string, string>,
   largeObjects?: LargeObjectTracker,
-): Promise<{ sizes: RelationSize[]; busy: Set<number>; largeObjects?: LargeObjectBytes }> {
+): Promise<
+  {
+    sizes: RelationSize[];
+    busy: Set<number>;
+    text: Map<number, number>;
+    largeObjects?: LargeObjectBytes;
+  }
+> {
   const sql = connect(target, database, { max: 1, prepare: false, settings });
   try {
     const { sizes, busy } = await measureOwners(sql, owners);
+    const text = await measureCatalogText(sql, owners);
     const installed = largeObjects ? (await schemaTrust(sql, false)).state === "installed" : false;
     const lo = await largeObjects?.refresh(database, sql, owners, installed);
-    return { sizes, busy: new Set(busy.keys()), largeObjects: lo };
+    return { sizes, busy: new Set(busy.keys()), text, largeObjects: lo };
   } finally {
     await sql.end({ timeout: 2 }).catch(() => {});
   }
@@ -55,7 +65,7 @@ export async function measureSweepOnly(
   options.largeObjects?.retain(names);
   for (const name of names) {
     try {
-      const { sizes, busy, largeObjects } = await measureOnce(
+      const { sizes, busy, text, largeObjects } = await measureOnce(
         target,
         name,
         options.owners,
@@ -68,6 +78,7 @@ export async function measureSweepOnly(
           changed.add(oid);
         }
       }
+      for (const oid of options.cache.setSource("catalog_text", text, name)) changed.add(oid);
     } catch (err) {
       options.log.error("cannot measure database", { database: name, error: errorMessage(err) });
     }

@@ -8,6 +8,8 @@
  * - `<oid>`: a statement wrote to this table (notify trigger), or DDL made or rewrote it.
  * - `d:<oid>`: this table or materialized view was dropped (sql_drop event trigger).
  * - `c:locks`: an administrator changed a lock (`unlock`); only the control database's is heeded.
+ * - `c:text`: DDL that may change catalog text (COMMENT, CREATE FUNCTION, CREATE VIEW, ALTER ...)
+ *   ran in this database: measure its catalog text again (at most once a second per database).
  *
  * @module
  */
@@ -16,6 +18,8 @@
 export const DROPPED_PREFIX = "d:";
 /** Payload that announces a lock change made outside the daemon. */
 export const LOCKS_CHANGED = "c:locks";
+/** Payload that announces DDL which may have changed catalog text in the notifying database. */
+export const CATALOG_TEXT_CHANGED = "c:text";
 
 /** What a payload asks the daemon to do. */
 export type Hint =
@@ -23,6 +27,8 @@ export type Hint =
   | { kind: "relation"; relid: number }
   /** Re-read the lock table. */
   | { kind: "locks" }
+  /** Measure this database's catalog text again (spaced: anyone may send it). */
+  | { kind: "catalog_text" }
   /** Nothing: malformed, or not one of ours. */
   | { kind: "ignored" };
 
@@ -42,6 +48,7 @@ export function parseOid(text: string): number | undefined {
 /** Reads one payload. A `d:<oid>` is only a reason to look again, like `<oid>`. */
 export function parsePayload(payload: string): Hint {
   if (payload === LOCKS_CHANGED) return { kind: "locks" };
+  if (payload === CATALOG_TEXT_CHANGED) return { kind: "catalog_text" };
   const text = payload.startsWith(DROPPED_PREFIX) ? payload.slice(DROPPED_PREFIX.length) : payload;
   const relid = parseOid(text);
   return relid === undefined ? { kind: "ignored" } : { kind: "relation", relid };

@@ -382,6 +382,14 @@ Deno.test('functions, aggregates and operators a tenant plants in public and in 
       }
     };
 
+    // What it planted is catalog text (function bodies) and counts: the limits go on top of it.
+    const st = await f.cli(["status", "--json"]);
+    assert.equal(st.code, 0, st.stderr);
+    const text = Number(JSON.parse(st.stdout).rows[0].usage_by_kind.catalog_text);
+    assert.ok(text > 0, st.stdout);
+    await f.writeConfig([
+      { user: role, soft_limit: MiB + text, hard_limit: 2 * MiB + text, manual_unlock: true },
+    ]);
     const d = await f.startDaemon();
     const sql = f.as(role);
     const there = f.as(role, other);

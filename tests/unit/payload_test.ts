@@ -5,6 +5,8 @@ import { PendingRelations } from "../../lib/watch/pending.ts";
 Deno.test("parsePayload() reads a relation, a drop and a lock change", () => {
   assert.deepEqual(parsePayload("16384"), { kind: "relation", relid: 16384 });
   assert.deepEqual(parsePayload("c:locks"), { kind: "locks" });
+  assert.deepEqual(parsePayload("c:text"), { kind: "catalog_text" });
+  assert.deepEqual(parsePayload("c:text "), { kind: "ignored" });
 });
 
 Deno.test("parsePayload() turns a 'dropped' payload into a request to look, never a removal", () => {
