@@ -104,6 +104,10 @@ texts (owner, bytes) AS (
          pg_catalog.pg_column_size(s.setconfig)::int8
     FROM pg_catalog.pg_db_role_setting s
    WHERE $2::bool
+     -- The temp_file_limit the daemon sets on a limited role (sql/install_control.sql) alone is
+     -- not the role's text.
+     AND EXISTS (SELECT 1 FROM pg_catalog.unnest(s.setconfig) AS e (c)
+                  WHERE e.c NOT LIKE 'temp\_file\_limit=%')
   UNION ALL
   SELECT p.proowner,
          coalesce(pg_catalog.pg_column_size(p.prosrc), 0)::int8

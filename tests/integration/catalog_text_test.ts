@@ -14,7 +14,9 @@ const NO_SWEEP = { sweep_interval: 3600, lock_poll_interval_ms: 0, verify_interv
 
 /** Incompressible text of about `kib` KiB (md5 chains), made on the server. */
 const TEXT = (kib: number) =>
-  `(SELECT string_agg(md5(g::text || random()::text), '') FROM generate_series(1, ${kib * 32}) g)`;
+  `(SELECT string_agg(md5(g::text || random()::text), '') FROM (SELECT generate_series(1, ${
+    kib * 32
+  }) AS g) AS gs)`;
 
 /** Runs `stmt` with `%L` replaced by about `kib` KiB of incompressible text, as `sql`'s role. */
 async function withText(sql: Pick<Sql, "unsafe">, stmt: string, kib: number) {

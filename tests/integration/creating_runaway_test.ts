@@ -13,7 +13,7 @@ const LONG_SWEEP = { sweep_interval: 3600 };
 
 /** Incompressible rows of about 1 kB, up to 10 million (10 GB) unless stopped. */
 const ROWS_1K =
-  "SELECT md5(g::text || random()::text) || repeat(md5(random()::text), 30) AS x FROM generate_series(1, 10000000) g";
+  "SELECT md5(g::text || random()::text) || repeat(md5(random()::text), 30) AS x FROM (SELECT generate_series(1, 10000000) AS g) AS gs";
 
 /** postgres_monitor_usage_bytes{user,kind} in the daemon's metrics file (0 when absent). */
 async function kindBytes(f: Fixture, role: string, kind: string): Promise<number> {
@@ -156,7 +156,7 @@ Deno.test("a runaway CREATE INDEX is stopped before it commits", async () => {
     limit: 32 * MiB,
     setup: [
       "CREATE TABLE t (g int)",
-      "INSERT INTO t SELECT g FROM generate_series(1, 200000) g",
+      "INSERT INTO t SELECT g FROM (SELECT generate_series(1, 200000) AS g) AS gs",
     ],
     statements: [`CREATE INDEX big ON t ((${key}))`],
     created: "big",
@@ -185,7 +185,7 @@ Deno.test("abuse: LOCK TABLE on a committed table is not charged again as uncomm
     await sql.unsafe("CREATE TABLE t (x text)");
     // 1.2 MiB committed: over soft (1 MiB), under hard (2 MiB); charged twice it would be over.
     await sql.unsafe(
-      "INSERT INTO t SELECT md5(g::text) || repeat(md5(random()::text), 30) FROM generate_series(1, 1200) g",
+      "INSERT INTO t SELECT md5(g::text) || repeat(md5(random()::text), 30) FROM (SELECT generate_series(1, 1200) AS g) AS gs",
     );
     const d = await f.startDaemon();
     await sql.unsafe("BEGIN");

@@ -14,7 +14,7 @@ const monitor = { sweep_interval: 3600, lock_poll_interval_ms: 0, verify_interva
 /** SQL for `kib` KiB of incompressible bytes (md5 digests). */
 function randomBytes(kib: number): string {
   return `(SELECT string_agg(decode(md5(g::text || random()::text), 'hex'), ''::bytea)
-             FROM generate_series(1, ${kib * 64}) g)`;
+             FROM (SELECT generate_series(1, ${kib * 64}) AS g) AS gs)`;
 }
 
 /** Runs `stmt` as a tenant; the daemon may end the session after the commit. */
