@@ -34,6 +34,7 @@ const DAEMON_METRICS = new Set([
   "postgres_monitor_notify_queue_limit_ratio",
   "postgres_monitor_databases",
   "postgres_monitor_database_unreachable",
+  "postgres_monitor_usage_bytes",
 ]);
 
 /** A daemon metric, or one node_exporter's textfile collector adds. */

@@ -215,3 +215,24 @@ Deno.test("writeTextfile() keeps the textfile world-readable under the unit's UM
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("renderMetrics() gives one usage series per role and kind, with the role's name escaped", () => {
+  const text = renderMetrics(snapshot({
+    roles: [{
+      role: 'we"ird',
+      usage: 30,
+      soft: 50,
+      hard: 60,
+      locked: false,
+      kinds: { tables: 10, indexes: 5, large_objects: 15 },
+    }],
+  }));
+  const lines = samples(text).filter((s) => s.name === "postgres_monitor_usage_bytes");
+  assert.deepEqual(lines.map((s) => `${s.labels} ${s.value}`), [
+    '{user="we\\"ird",kind="tables"} 10',
+    '{user="we\\"ird",kind="indexes"} 5',
+    '{user="we\\"ird",kind="large_objects"} 15',
+  ]);
+  assert.equal(lines.reduce((sum, s) => sum + Number(s.value), 0), 30);
+  assert.match(text, /# TYPE postgres_monitor_usage_bytes gauge/);
+});
