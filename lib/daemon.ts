@@ -999,7 +999,9 @@ export class Daemon {
     if (this.#checkingLargeObjects || this.#stopped || this.#limits.size === 0) return;
     this.#checkingLargeObjects = true;
     try {
-      const owners = [...this.#limits.keys()];
+      // The sweep's owners (groups charged to members included): the same list, or the tracker
+      // would see the owners change and the groups' objects come and go between sweeps.
+      const owners = this.#owners();
       const since = Date.now();
       await Promise.all([...this.#dbs.values()].map(async (db) => {
         if (db.measuredAt === 0) return; // (re)connecting: its full measurement does this
@@ -1179,7 +1181,7 @@ export class Daemon {
     if (!db || this.#stopped) return;
     this.#count("catalog_text_measurements");
     const t0 = performance.now();
-    await this.#measureText(db, db.sql, [...this.#limits.keys()]);
+    await this.#measureText(db, db.sql, this.#owners());
     this.#log.debug("catalog text measured on a hint", {
       database: name,
       ms: Math.round(performance.now() - t0),

@@ -30,8 +30,17 @@
 --                   without any privilege: application_name or search_path of any length) and
 --                   ALTER DATABASE ... SET (charged to the database's owner)
 -- Objects with oids below 16384 are built in (bootstrap superuser's), skipped early.
-WITH owners AS (
+WITH given AS (
   SELECT DISTINCT pg_catalog.jsonb_array_elements_text($1::text::jsonb)::oid AS oid
+),
+-- pg_database_owner stands for this database's owner (see measure_owners.sql).
+owners AS (
+  SELECT oid FROM given
+  UNION
+  SELECT 'pg_database_owner'::pg_catalog.regrole::pg_catalog.oid
+    FROM pg_catalog.pg_database d
+   WHERE NOT $2::bool AND d.datname = pg_catalog.current_database()
+     AND d.datdba IN (SELECT oid FROM given)
 ),
 -- Comments and security labels on objects of this database.
 labelled AS (
@@ -194,6 +203,11 @@ texts (owner, bytes) AS (
 sums AS MATERIALIZED (
   SELECT x.owner, pg_catalog.sum(x.bytes) AS bytes FROM texts x GROUP BY x.owner
 )
-SELECT s.owner::int8 AS owner, s.bytes::int8 AS bytes
+SELECT CASE WHEN s.owner = 'pg_database_owner'::pg_catalog.regrole::pg_catalog.oid
+            THEN (SELECT d.datdba FROM pg_catalog.pg_database d
+                   WHERE d.datname = pg_catalog.current_database())
+            ELSE s.owner END::int8 AS owner,
+       pg_catalog.sum(s.bytes)::int8 AS bytes
   FROM sums s
  WHERE s.owner IN (SELECT oid FROM owners)
+ GROUP BY 1

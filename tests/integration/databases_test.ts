@@ -325,12 +325,32 @@ Deno.test("a database's owner cannot hide tables behind pg_database_owner (ALTER
       // pg_shdepend; it stands for the database's owner, so the table stays the tenant's.
       await sql.unsafe("CREATE TABLE given (x text)");
       await sql.unsafe("ALTER TABLE given OWNER TO pg_database_owner");
-      await fill(sql, "given", 1024);
+      await fill(sql, "given", 512);
+      // Its comment, and a large object given away the same way, are the owner's too.
+      await sql.unsafe(
+        `COMMENT ON TABLE given IS '${"0123456789abcdef".repeat(16 * 1024)}'`,
+      );
+      await sql.unsafe(
+        `SELECT lo_from_bytea(0, decode(string_agg(md5(g::text), ''), 'hex'))
+           FROM (SELECT generate_series(1, 16 * 1024) AS g) AS gs`,
+      );
+      await sql.unsafe(
+        `DO $$ BEGIN EXECUTE format('ALTER LARGE OBJECT %s OWNER TO pg_database_owner',
+           (SELECT max(oid) FROM pg_largeobject_metadata)); END $$`,
+      );
+      let kinds: Record<string, number> = {};
       await waitFor(async () => {
         const st = JSON.parse((await f.cli(["status", "--json"])).stdout);
         const row = st.rows.find((r: { role: string }) => r.role === tenant);
-        return row.usage_bytes >= MiB;
-      }, { what: "the given table to count against its database's owner", timeout: 20_000 });
+        kinds = row.usage_by_kind;
+        return kinds.tables! >= 512 * 1024 && kinds.catalog_text! > 0 &&
+          kinds.large_objects! >= 256 * 1024;
+      }, {
+        what: "the given table, its comment and large object to count against the owner",
+        timeout: 20_000,
+      }).catch((err) => {
+        throw new Error(`${err.message}: ${JSON.stringify(kinds)}`);
+      });
       // Made as pg_database_owner and filled past the limit: locked.
       await sql.unsafe("SET ROLE pg_database_owner");
       await sql.unsafe("CREATE TABLE made (x text)");

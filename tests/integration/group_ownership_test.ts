@@ -184,3 +184,36 @@ Deno.test("(d) abuse: a group the tenant is not in, a superuser group and an exe
     assert.ok(rows[tenant]!.usage_bytes > 3 * MiB && rows[tenant]!.usage_bytes < 4 * MiB);
   });
 });
+
+Deno.test("(e) a large object and catalog text a member stores as the group count against it between sweeps", async () => {
+  await withFixture({ monitor: REAL_TIME_ONLY }, async (f) => {
+    const group = await f.createRole(`grp_${f.id}`, "NOLOGIN", { schema: true });
+    const member = await f.createRole(`mem_${f.id}`);
+    await f.exec("GRANT %I TO %I", [group, member]);
+    await f.writeConfig([{ user: member, soft_limit: 1 * MiB, hard_limit: 2 * MiB }]);
+    const d = await f.startDaemon();
+    await d.waitForLog((l) => l.msg === "listening");
+    const sql = f.as(member);
+    await sql.unsafe(`SET ROLE "${group}"`);
+    // 1 MiB of incompressible bytes in a large object the group owns (charged about 1.35 MiB, what
+    // it takes on disk): over the soft limit.
+    await sql.unsafe(
+      `SELECT lo_from_bytea(0, decode(string_agg(md5(g::text || random()::text), ''), 'hex'))
+         FROM (SELECT generate_series(1, 64 * 1024) AS g) AS gs`,
+    );
+    await d.waitForLog((l) => l.msg === "soft limit exceeded" && l.role === member, {
+      what: "the group's large object to count against the member",
+    });
+    // 1 MiB more in a comment on the group's function: over the hard limit, locked.
+    await sql.unsafe(`CREATE FUNCTION "${group}".f() RETURNS int LANGUAGE sql AS 'SELECT 1'`);
+    const [text] = await sql.unsafe(
+      `SELECT string_agg(md5(g::text || random()::text), '') AS t
+         FROM (SELECT generate_series(1, 32 * 1024) AS g) AS gs`,
+    );
+    await sql.unsafe(`DO $$ BEGIN EXECUTE format('COMMENT ON FUNCTION %I.f() IS %L', '${group}',
+      ${"$t$"}${String(text!.t)}${"$t$"}); END $$`);
+    await f.waitLocked(member, 10_000);
+    const rows = await statusRows(f);
+    assert.ok(rows[member]!.usage_bytes > 2 * MiB, JSON.stringify(rows[member]));
+  });
+});
