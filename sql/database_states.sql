@@ -19,12 +19,14 @@ SELECT d.datname,
        d.datdba::int8 AS owner,
        coalesce(r.rolname, d.datdba::text) AS owner_name,
        d.datdba IN (SELECT o.oid FROM owners o) AS owner_limited,
-       -- A database a limited role owns, once anything was written in it, counts even if
-       -- pg_shdepend shows nothing of that role there: its tables may belong to
-       -- pg_database_owner (pinned, so never in pg_shdepend), which stands for the owner.
-       -- An untouched database (rows written: 0 since creation) stays free.
+       -- A database a limited role owns counts even if pg_shdepend shows nothing of that role
+       -- there: its tables may belong to pg_database_owner (pinned, so never in pg_shdepend),
+       -- which stands for the owner. Once anything was written in it, or while anyone but us is
+       -- connected to it (PostgreSQL 14 reports a session's writes only at its next transaction
+       -- or its end); an untouched, unused database stays free.
        (d.datdba IN (SELECT o.oid FROM owners o)
-        AND coalesce(sd.tup_inserted + sd.tup_updated + sd.tup_deleted, 0) > 0) OR EXISTS (
+        AND (coalesce(sd.tup_inserted + sd.tup_updated + sd.tup_deleted, 0) > 0
+             OR coalesce(x.n, 0) > 0)) OR EXISTS (
          SELECT 1 FROM pg_catalog.pg_shdepend s
           WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
             AND s.refobjid IN (SELECT o.oid FROM owners o)
