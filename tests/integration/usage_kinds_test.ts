@@ -5,17 +5,10 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { USAGE_KINDS } from "../../lib/measure/usage_cache.ts";
 import { waitFor, withFixture } from "../_helpers.ts";
 
-const KINDS = [
-  "tables",
-  "indexes",
-  "toast",
-  "large_objects",
-  "catalog_text",
-  "temp_files",
-  "uncommitted",
-];
+const KINDS: readonly string[] = USAGE_KINDS;
 
 Deno.test("status --json and the metrics break usage down into tables, indexes and TOAST", async () => {
   await withFixture({}, async (f) => {
