@@ -6,6 +6,7 @@
  * @module
  */
 import { type Config, describeEntry, loadConfig, parseListenAddress } from "./config/mod.ts";
+import { RESTART_KEYS } from "./config/settings.ts";
 import { Coalesced } from "./coalesce.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
 import { sqlFile } from "./db/sql_files.ts";
@@ -74,28 +75,6 @@ type Timer = ReturnType<typeof setTimeout>;
 
 /** How long a notified relation stays "hot" (re-measured every hot_interval_ms) after a change. */
 const HOT_WINDOW_MS = 2000;
-/** Settings a SIGHUP does not apply (connections, listeners, alert endpoints): logged, kept. */
-const RESTART_KEYS = [
-  "host",
-  "port",
-  "user",
-  "control_database",
-  "password_file",
-  "metrics_listen",
-  "syslog_enabled",
-  "syslog_socket",
-  "state_dir",
-  "slack_enabled",
-  "slack_webhook_url",
-  "webhooks",
-  "alert_timeout_ms",
-  "alert_retry_base_ms",
-  "alert_retry_max_ms",
-  "circuit_breaker_failures",
-  "circuit_breaker_cooldown_ms",
-  "listen_channel",
-  "pid_file",
-] as const;
 
 /**
  * Least time between two measurements triggered by notifications in one database: under write
@@ -565,13 +544,10 @@ export class Daemon {
     const needsRestart = RESTART_KEYS.filter((k) =>
       JSON.stringify(old[k]) !== JSON.stringify(next.monitor[k])
     );
-    if (needsRestart.length > 0) {
-      this.#log.warn("some settings changed that take effect only after a restart", {
-        keys: needsRestart,
-      });
-      for (const k of needsRestart) {
-        (next.monitor as unknown as Record<string, unknown>)[k] = old[k];
-      }
+    for (const k of needsRestart) {
+      // The key only: values such as webhook URLs are credentials.
+      this.#log.warn("setting changed: takes effect only after a restart", { key: k });
+      (next.monitor as unknown as Record<string, unknown>)[k] = old[k];
     }
     this.#config = next;
     this.#log.setLevel(next.monitor.log_level);

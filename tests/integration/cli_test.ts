@@ -137,6 +137,48 @@ Deno.test("SIGHUP applies a valid new configuration and keeps the old one when t
   });
 });
 
+Deno.test("SIGHUP that changes restart-only settings warns once per key, naming it", async () => {
+  await withFixture({}, async (f) => {
+    const d = await f.startDaemon();
+    const monitor = f.monitor;
+    await f.writeConfig(undefined, {
+      ...monitor,
+      // Read once at start (connections, listeners): a reload cannot apply them.
+      measure_lock_timeout_ms: 321,
+      connect_timeout: 7,
+      application_name: "renamed_monitor",
+      // Applied by a reload: no warning.
+      sweep_interval: 45,
+    });
+    const before = d.lines.length;
+    d.signal("SIGHUP");
+    await d.waitForLog((l) => l.msg === "configuration reloaded");
+    const warned = d.lines.slice(before)
+      .filter((l) => l.msg === "setting changed: takes effect only after a restart")
+      .map((l) => String(l.key));
+    assert.deepEqual(warned.sort(), [
+      "application_name",
+      "connect_timeout",
+      "measure_lock_timeout_ms",
+    ]);
+    // The running values were kept, so the same file reloaded again warns again, once per key.
+    const again = d.lines.length;
+    d.signal("SIGHUP");
+    await waitFor(
+      () => d.lines.slice(again).some((l) => l.msg === "configuration reloaded"),
+      { what: "the second reload" },
+    );
+    const second = d.lines.slice(again)
+      .filter((l) => l.msg === "setting changed: takes effect only after a restart")
+      .map((l) => String(l.key));
+    assert.deepEqual(second.sort(), [
+      "application_name",
+      "connect_timeout",
+      "measure_lock_timeout_ms",
+    ]);
+  });
+});
+
 Deno.test("with PostgreSQL unreachable the daemon waits and logs, and SIGTERM still stops it", async () => {
   const dir = await Deno.makeTempDir();
   try {
