@@ -23,8 +23,8 @@ import postgres from "postgres";
 import { loadConfig } from "../lib/config/mod.ts";
 import { permissionFlags } from "../lib/permissions.ts";
 import { sqlFile } from "../lib/db/sql_files.ts";
-import { DaemonProcess, installAs, waitFor } from "./_process.ts";
-import { type EphemeralCluster, startCluster } from "./ephemeral_pg.ts";
+import { DaemonProcess, installAs, waitFor } from "../tests/support/process.ts";
+import { type EphemeralCluster, startCluster } from "../tests/support/cluster.ts";
 
 type Sql = postgres.Sql<Record<string, never>>;
 const MiB = 1024 * 1024;

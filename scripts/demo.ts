@@ -11,8 +11,8 @@
 import postgres from "postgres";
 import { loadConfig } from "../lib/config/mod.ts";
 import { permissionFlags } from "../lib/permissions.ts";
-import { DaemonProcess, installAs, type LogLine, runCli, waitFor } from "./_process.ts";
-import { startCluster } from "./ephemeral_pg.ts";
+import { DaemonProcess, installAs, type LogLine, runCli, waitFor } from "../tests/support/process.ts";
+import { startCluster } from "../tests/support/cluster.ts";
 
 type Sql = postgres.Sql<Record<string, never>>;
 const KiB = 1024;
