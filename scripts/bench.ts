@@ -19,14 +19,18 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import postgres from "postgres";
-import { loadConfig } from "../lib/config/mod.ts";
-import { permissionFlags } from "../lib/permissions.ts";
 import { sqlFile } from "../lib/db/sql_files.ts";
-import { DaemonProcess, installAs, waitFor } from "./_process.ts";
-import { type EphemeralCluster, startCluster } from "./ephemeral_pg.ts";
-
-type Sql = postgres.Sql<Record<string, never>>;
+import { type EphemeralCluster, startCluster } from "../tests/support/cluster.ts";
+import {
+  canLogin,
+  configFlags,
+  connect,
+  createRole,
+  monitorSettings,
+  type Sql,
+  writeConfigFiles,
+} from "../tests/support/fixture.ts";
+import { DaemonProcess, installAs, waitFor } from "../tests/support/process.ts";
 const MiB = 1024 * 1024;
 
 const { values: opt } = parseArgs({
@@ -64,16 +68,7 @@ function mean(xs: number[]): number {
 }
 
 function client(cluster: EphemeralCluster, user = "postgres", db = "postgres", max = 1): Sql {
-  return postgres({
-    host: cluster.host,
-    port: cluster.port,
-    user,
-    database: db,
-    max,
-    onnotice: () => {},
-    idle_timeout: 0,
-    connection: { application_name: "pgmon_bench" },
-  }) as unknown as Sql;
+  return connect(cluster.url, { user, database: db, max, applicationName: "pgmon_bench" });
 }
 
 /** CPU seconds (user+system) and RSS bytes of a process, from /proc. */
@@ -163,17 +158,35 @@ interface Setup {
   flags: string[];
 }
 
-async function writeConfig(dir: string, limits: unknown[], monitor: Record<string, unknown>) {
-  await Deno.writeTextFile(`${dir}/user_limits.json`, JSON.stringify({ user_limits: limits }));
-  await Deno.writeTextFile(`${dir}/monitor_config.json`, JSON.stringify(monitor));
-  const config = await loadConfig(dir);
-  return permissionFlags(config.monitor, config.dir);
+/** Writes both config files; returns the daemon's permission flags for them. */
+async function writeConfig(
+  dir: string,
+  limits: Record<string, unknown>[],
+  monitor: Record<string, unknown>,
+) {
+  await writeConfigFiles(dir, limits, monitor);
+  return await configFlags(dir);
+}
+
+/** The bench's monitor settings for `databases`, at debug level, sweeping every 5 s. */
+function scenarioMonitor(s: Setup, databases: string[], extra: Record<string, unknown> = {}) {
+  return monitorSettings(s.cluster.url, s.dir, {
+    databases,
+    log_level: "debug",
+    sweep_interval: 5,
+    ...extra,
+  });
 }
 
 async function startDaemon(s: Setup, flags: string[]): Promise<DaemonProcess> {
   const d = new DaemonProcess(flags, ["run", "--config-dir", s.dir]);
-  await d.waitForLog((l) => l.msg === "running", { timeout: 600_000, what: "the daemon" });
+  await d.waitRunning(600_000);
   return d;
+}
+
+/** Waits (up to `timeout` ms) until `role` can log in again. */
+async function waitUnlocked(s: Setup, role: string, timeout: number, what: string) {
+  await waitFor(() => canLogin(s.admin, role), { timeout, what });
 }
 
 /** Keeps only the last lines of a long-running daemon's log (the harness stores them all). */
@@ -260,10 +273,7 @@ async function crossings(
       await c.end({ timeout: 1 }).catch(() => {});
       out.push({ kind: "before commit", nologinMs: NaN, terminatedMs: NaN });
       await s.admin.unsafe(`TRUNCATE ${role}.t`);
-      await waitFor(async () => {
-        const [r] = await s.admin.unsafe("SELECT rolcanlogin FROM pg_roles WHERE oid = $1", [oid]);
-        return Boolean(r?.rolcanlogin);
-      }, { timeout: 70_000, what: "the automatic unlock" });
+      await waitUnlocked(s, role, 70_000, "the automatic unlock");
       continue;
     }
     let nologin = NaN;
@@ -286,10 +296,7 @@ async function crossings(
       for (const l of daemon.lines.slice(mark)) log(`        ${JSON.stringify(l).slice(0, 300)}`);
     }
     await s.admin.unsafe(`TRUNCATE ${role}.t`);
-    await waitFor(async () => {
-      const [r] = await s.admin.unsafe("SELECT rolcanlogin FROM pg_roles WHERE oid = $1", [oid]);
-      return Boolean(r?.rolcanlogin);
-    }, { timeout: 70_000, what: "the automatic unlock" });
+    await waitUnlocked(s, role, 70_000, "the automatic unlock");
   }
   return out;
 }
@@ -357,12 +364,7 @@ async function runaway(s: Setup, role: string, hard: number, runs: number) {
     // unlocks at its next look (here: the next sweep, 5 s).
     const t1 = performance.now();
     await s.admin.unsafe(`VACUUM ${role}.t`);
-    await waitFor(async () => {
-      const [r] = await s.admin.unsafe("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", [
-        role,
-      ]);
-      return Boolean(r?.rolcanlogin);
-    }, { timeout: 60_000, what: "the unlock after VACUUM" });
+    await waitUnlocked(s, role, 60_000, "the unlock after VACUUM");
     unlockAfterVacuumMs = performance.now() - t1;
   }
   return { runs: out, unlockAfterVacuumMs };
@@ -420,18 +422,7 @@ async function scale(s: Setup) {
     const flags = await writeConfig(s.dir, [
       { member_of: "scale_tenants", soft_limit: "1GB", hard_limit: "2GB" },
       { user: "s_1", soft_limit: "32MB", hard_limit: "64MB" },
-    ], {
-      host: s.cluster.host,
-      port: s.cluster.port,
-      user: "monitor_user",
-      databases: [db],
-      metrics_file: `${s.dir}/metrics/postgres_realtime_monitor.prom`,
-      pid_file: `${s.dir}/daemon.pid`,
-      state_dir: s.dir,
-      syslog_enabled: false,
-      log_level: "debug",
-      sweep_interval: 5,
-    });
+    ], scenarioMonitor(s, [db]));
     await installAs(flags, s.dir, s.cluster.url);
     const start = performance.now();
     const d = await startDaemon(s, flags);
@@ -505,18 +496,7 @@ async function largeObjects(s: Setup) {
   await s.admin.unsafe("CREATE ROLE lo_tenant LOGIN");
   const flags = await writeConfig(s.dir, [
     { user: "lo_tenant", soft_limit: "1GB", hard_limit: "2GB" },
-  ], {
-    host: s.cluster.host,
-    port: s.cluster.port,
-    user: "monitor_user",
-    databases: [db],
-    metrics_file: `${s.dir}/metrics/postgres_realtime_monitor.prom`,
-    pid_file: `${s.dir}/daemon.pid`,
-    state_dir: s.dir,
-    syslog_enabled: false,
-    log_level: "debug",
-    sweep_interval: 3,
-  });
+  ], scenarioMonitor(s, [db], { sweep_interval: 3 }));
   await installAs(flags, s.dir, s.cluster.url);
   const w = client(s.cluster, "lo_tenant", db);
   const t0 = performance.now();
@@ -596,29 +576,16 @@ async function main() {
   let daemon: DaemonProcess | undefined;
   try {
     results.postgres = (await admin`SHOW server_version`)[0]?.server_version;
-    const base = {
-      host: cluster.host,
-      port: cluster.port,
-      user: "monitor_user",
-      databases: ["postgres"],
-      metrics_file: `${dir}/metrics/postgres_realtime_monitor.prom`,
-      pid_file: `${dir}/daemon.pid`,
-      state_dir: dir,
-      syslog_enabled: false,
-      sweep_interval: 5,
-      log_level: VERBOSE ? "debug" : "info",
-    };
+    const base = scenarioMonitor(s, ["postgres"], { log_level: VERBOSE ? "debug" : "info" });
     const limits = [
       { user: "bench_owner", soft_limit: "500GB", hard_limit: "1000GB" },
       { user: "victim", soft_limit: "1MB", hard_limit: "2MB" },
       { user: "runaway", soft_limit: "50MB", hard_limit: "100MB" },
     ];
     s.flags = await writeConfig(dir, limits, base);
+    const tenants = ["bench_owner", "victim", "runaway"];
+    for (const r of tenants) await createRole(admin, r, "LOGIN", { schema: true });
     await admin.unsafe(`
-      CREATE ROLE bench_owner LOGIN; CREATE ROLE victim LOGIN; CREATE ROLE runaway LOGIN;
-      CREATE SCHEMA bench_owner AUTHORIZATION bench_owner;
-      CREATE SCHEMA victim AUTHORIZATION victim;
-      CREATE SCHEMA runaway AUTHORIZATION runaway;
       CREATE TABLE public.w_none (x int);
       CREATE TABLE public.w_seed (x int);
       CREATE TABLE public.w_noop (x int);
@@ -634,7 +601,7 @@ async function main() {
         FOR EACH STATEMENT EXECUTE FUNCTION public.seed_notify();
     `).simple();
     await installAs(s.flags, dir, cluster.url);
-    for (const r of ["bench_owner", "victim", "runaway"]) {
+    for (const r of tenants) {
       const c = client(cluster, r);
       await c.unsafe(`CREATE TABLE ${r}.t (x text)`);
       if (r === "bench_owner") await c.unsafe("CREATE TABLE bench_owner.w_project (x int)");

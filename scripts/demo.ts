@@ -8,13 +8,27 @@
  *
  * @module
  */
-import postgres from "postgres";
-import { loadConfig } from "../lib/config/mod.ts";
-import { permissionFlags } from "../lib/permissions.ts";
-import { DaemonProcess, installAs, type LogLine, runCli, waitFor } from "./_process.ts";
-import { startCluster } from "./ephemeral_pg.ts";
+import { startCluster } from "../tests/support/cluster.ts";
+import {
+  canLogin,
+  configFlags,
+  connect,
+  createRole,
+  fill,
+  METRICS_FILE,
+  monitorSettings,
+  sessionCount,
+  type Sql,
+  writeConfigFiles,
+} from "../tests/support/fixture.ts";
+import {
+  DaemonProcess,
+  installAs,
+  type LogLine,
+  runCli,
+  waitFor,
+} from "../tests/support/process.ts";
 
-type Sql = postgres.Sql<Record<string, never>>;
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -22,24 +36,6 @@ const bold = (s: string) => (Deno.noColor ? s : `\x1b[1m${s}\x1b[0m`);
 const say = (s: string) => console.log(s);
 const step = (n: number, s: string) => say(`\n${bold(`${n}. ${s}`)}`);
 const ms = (x: number) => `${x.toFixed(0)} ms`;
-
-function urlAs(base: string, user: string): string {
-  const u = new URL(base);
-  u.username = user;
-  return u.toString();
-}
-
-function client(url: string): Sql {
-  return postgres(url, { max: 1, onnotice: () => {}, idle_timeout: 0 }) as unknown as Sql;
-}
-
-/** Inserts about `kib` KiB of incompressible rows into `table`. */
-async function fill(sql: Sql, table: string, kib: number) {
-  await sql.unsafe(
-    `INSERT INTO ${table} SELECT repeat(md5(random()::text), 31) FROM generate_series(1, $1)`,
-    [kib] as never,
-  );
-}
 
 async function usage(admin: Sql, role: string): Promise<number> {
   const [r] = await admin.unsafe(
@@ -64,72 +60,32 @@ async function main() {
   let daemon: DaemonProcess | undefined;
   const clients: Sql[] = [];
   const open = (user: string) => {
-    const c = client(urlAs(cluster.url, user));
+    const c = connect(cluster.url, { user });
     clients.push(c);
     return c;
   };
   try {
     await Deno.mkdir(`${dir}/metrics`);
-    await Deno.writeTextFile(
-      `${dir}/user_limits.json`,
-      JSON.stringify(
-        {
-          user_limits: [
-            { user: "alice", soft_limit: "1MB", hard_limit: "2MB", manual_unlock: false },
-            { user: "bob", soft_limit: "1MB", hard_limit: "2MB", manual_unlock: true },
-          ],
-        },
-        null,
-        2,
-      ),
-    );
-    await Deno.writeTextFile(
-      `${dir}/monitor_config.json`,
-      JSON.stringify(
-        {
-          host: cluster.host,
-          port: cluster.port,
-          user: "monitor_user",
-          metrics_file: `${dir}/metrics/postgres_realtime_monitor.prom`,
-          pid_file: `${dir}/daemon.pid`,
-          state_dir: dir,
-          syslog_enabled: false,
-        },
-        null,
-        2,
-      ),
-    );
+    await writeConfigFiles(dir, [
+      { user: "alice", soft_limit: "1MB", hard_limit: "2MB", manual_unlock: false },
+      { user: "bob", soft_limit: "1MB", hard_limit: "2MB", manual_unlock: true },
+    ], monitorSettings(cluster.url, dir));
     say(`  config in ${dir}: alice and bob, soft 1 MiB, hard 2 MiB; bob needs a manual unlock`);
-    const config = await loadConfig(dir);
-    const flags = permissionFlags(config.monitor, config.dir);
+    const flags = await configFlags(dir);
 
     const admin = open("postgres");
-    await admin.unsafe(
-      `CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN;
-       CREATE SCHEMA alice AUTHORIZATION alice; CREATE SCHEMA bob AUTHORIZATION bob;`,
-    ).simple();
+    for (const role of ["alice", "bob"]) await createRole(admin, role, "LOGIN", { schema: true });
     const inst = await installAs(flags, dir, cluster.url);
     say(`  installed: ${inst.stdout.trim().split("\n").at(-1)}`);
 
     daemon = new DaemonProcess(flags, ["run", "--config-dir", dir]);
     const started = performance.now();
-    await daemon.waitForLog((l) => l.msg === "running", { what: "the daemon to start" });
+    await daemon.waitRunning();
     say(`  daemon running (pid ${daemon.pid}) after ${ms(performance.now() - started)}`);
     say(`  permission flags: ${flags.join(" ")}`);
     const seen = (pred: (l: LogLine) => boolean) => () => Promise.resolve(daemon!.lines.some(pred));
-    const canLogin = async (role: string) => {
-      const [r] = await admin.unsafe("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", [
-        role,
-      ]);
-      return Boolean(r?.rolcanlogin);
-    };
-    const sessions = async (role: string) => {
-      const [r] = await admin.unsafe(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1",
-        [role],
-      );
-      return Number(r?.n);
-    };
+    const loginOf = (role: string) => canLogin(admin, role);
+    const sessions = (role: string) => sessionCount(admin, role);
 
     step(1, "alice writes 1.5 MiB: over her soft limit");
     const alice = open("alice");
@@ -151,7 +107,7 @@ async function main() {
     say(`  alice has ${await sessions("alice")} open sessions (one writing, one idle)`);
     await fill(alice, "alice.data", 1024);
     t0 = performance.now();
-    const tNologin = await timeUntil(t0, async () => !(await canLogin("alice")), "NOLOGIN");
+    const tNologin = await timeUntil(t0, async () => !(await loginOf("alice")), "NOLOGIN");
     const tGone = await timeUntil(t0, async () => (await sessions("alice")) === 0, "sessions");
     say(`  usage ${(await usage(admin, "alice") / MiB).toFixed(2)} MiB`);
     say(`  NOLOGIN set ${ms(tNologin)} after the commit`);
@@ -163,7 +119,7 @@ async function main() {
     step(3, "an administrator drops alice's table: automatic unlock");
     t0 = performance.now();
     await admin.unsafe("DROP TABLE alice.data");
-    t = await timeUntil(t0, () => canLogin("alice"), "the unlock");
+    t = await timeUntil(t0, () => loginOf("alice"), "the unlock");
     say(`  LOGIN restored ${ms(t)} after the DROP committed`);
     const back = open("alice");
     await back`SELECT 1`;
@@ -174,13 +130,13 @@ async function main() {
     await bob.unsafe("CREATE TABLE bob.data (x text)");
     await fill(bob, "bob.data", 2560);
     t0 = performance.now();
-    t = await timeUntil(t0, async () => !(await canLogin("bob")), "bob's lock");
+    t = await timeUntil(t0, async () => !(await loginOf("bob")), "bob's lock");
     say(`  bob locked ${ms(t)} after the commit`);
     await admin.unsafe("DROP TABLE bob.data");
     const status = await runCli(flags, ["status", "--config-dir", dir]);
     say(`  after the drop, 'status' shows bob still locked (manual unlock):\n`);
     say(status.stdout.trimEnd().split("\n").map((l) => `    ${l}`).join("\n"));
-    say(`\n  bob can log in: ${await canLogin("bob")}`);
+    say(`\n  bob can log in: ${await loginOf("bob")}`);
 
     step(5, "the operator runs 'unlock bob'");
     t0 = performance.now();
@@ -188,7 +144,7 @@ async function main() {
       USER: "demo-operator",
     });
     say(`  ${un.stdout.trim() || un.stderr.trim()} (${ms(performance.now() - t0)})`);
-    say(`  bob can log in: ${await canLogin("bob")}`);
+    say(`  bob can log in: ${await loginOf("bob")}`);
     await daemon.waitForLog((l) => l.msg === "lock was released by hand");
     say(`  the running daemon heard of it and keeps bob unlocked`);
 
@@ -201,7 +157,7 @@ async function main() {
       say(`    ${e.at}  ${String(e.role).padEnd(6)} ${String(e.event).padEnd(20)} ${e.actor}`);
     }
     say(`\n${bold("Demo finished.")} Metrics file excerpt:`);
-    const metrics = await Deno.readTextFile(`${dir}/metrics/postgres_realtime_monitor.prom`);
+    const metrics = await Deno.readTextFile(`${dir}/${METRICS_FILE}`);
     say(
       metrics.split("\n").filter((l) =>
         l.startsWith("postgres_user_storage_usage_bytes") ||

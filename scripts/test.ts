@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { startCluster } from "./ephemeral_pg.ts";
+import { startCluster } from "../tests/support/cluster.ts";
 
 const extra = Deno.args;
 const env: Record<string, string> = {};

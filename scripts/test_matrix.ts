@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { PG_PACKAGES } from "./ephemeral_pg.ts";
+import { PG_PACKAGES } from "../tests/support/cluster.ts";
 
 const versions = Deno.args.length > 0 ? Deno.args : Object.keys(PG_PACKAGES);
 for (const v of versions) {

@@ -3,66 +3,11 @@
  * fails, hangs, rate-limits and recovers; the daemon is killed mid-queue and restarted.
  */
 import assert from "node:assert/strict";
-import { verifyWebhook } from "../../lib/report/alerts/mod.ts";
 import { fill, fillUntilStopped, type Fixture, waitFor, withFixture } from "../_helpers.ts";
+import { AlertReceiver } from "../support/alert_receiver.ts";
 
 const MiB = 1024 * 1024;
 const SECRET = "whsec_" + btoa("0123456789abcdef0123456789abcdef");
-
-/** What the receiver does with the next request. */
-type Behaviour = "ok" | "fail" | "hang" | "429";
-
-interface Received {
-  path: string;
-  id: string | null;
-  body: Record<string, unknown>;
-  signed: boolean;
-}
-
-/** An HTTP receiver whose answers the test scripts: a queue of behaviours, then a default. */
-function receiver() {
-  const accepted: Received[] = [];
-  const script: Behaviour[] = [];
-  let fallback: Behaviour = "ok";
-  let attempts = 0;
-  const hanging = new Set<() => void>();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
-    attempts++;
-    const text = await req.text();
-    const what = script.shift() ?? fallback;
-    if (what === "hang") {
-      await new Promise<void>((r) => hanging.add(r));
-      return new Response("late", { status: 200 });
-    }
-    if (what === "fail") return new Response("boom", { status: 500 });
-    if (what === "429") {
-      return new Response("slow down", { status: 429, headers: { "retry-after": "1" } });
-    }
-    const path = new URL(req.url).pathname;
-    accepted.push({
-      path,
-      id: req.headers.get("webhook-id"),
-      body: JSON.parse(text),
-      signed: path === "/hook" && await verifyWebhook(SECRET, req.headers, text),
-    });
-    return new Response("ok");
-  });
-  return {
-    accepted,
-    script,
-    get attempts() {
-      return attempts;
-    },
-    set fallback(b: Behaviour) {
-      fallback = b;
-    },
-    url: (path: string) => `http://127.0.0.1:${server.addr.port}${path}`,
-    async close() {
-      for (const r of hanging) r();
-      await server.shutdown();
-    },
-  };
-}
 
 async function eventsOf(f: Fixture, role: string): Promise<{ id: number; event: string }[]> {
   const rows = await f.admin.unsafe(
@@ -73,7 +18,7 @@ async function eventsOf(f: Fixture, role: string): Promise<{ id: number; event: 
 }
 
 Deno.test("every state change reaches Slack and a signed webhook, in order", async () => {
-  const rx = receiver();
+  const rx = new AlertReceiver({ secret: SECRET });
   try {
     await withFixture({}, async (f) => {
       const role = await f.createRole(`al_${f.id}`, "LOGIN", { schema: true });
@@ -132,7 +77,7 @@ Deno.test("every state change reaches Slack and a signed webhook, in order", asy
 });
 
 Deno.test("a failing, hanging, rate-limiting receiver and a killed daemon still get every alert exactly once, in order", async () => {
-  const rx = receiver();
+  const rx = new AlertReceiver({ secret: SECRET });
   rx.fallback = "fail";
   try {
     await withFixture({}, async (f) => {

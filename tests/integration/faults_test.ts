@@ -6,8 +6,9 @@
  * the suite runs against an external DATABASE_URL.
  */
 import assert from "node:assert/strict";
-import { pgCtl } from "../../scripts/ephemeral_pg.ts";
 import { fill, fillUntilStopped, type Fixture, waitFor, withFixture } from "../_helpers.ts";
+import { AlertReceiver } from "../support/alert_receiver.ts";
+import { pgCtl } from "../support/cluster.ts";
 
 const MiB = 1024 * 1024;
 const PG_BIN = Deno.env.get("PGMON_TEST_PG_BIN");
@@ -137,17 +138,12 @@ Deno.test({
 });
 
 Deno.test("SIGKILL between NOLOGIN and ending the sessions: on restart the sessions go, the lock stays, one alert", async () => {
-  const hooks: { type: string; id: string | null }[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
-    const body = await req.json();
-    hooks.push({ type: String(body.type), id: req.headers.get("webhook-id") });
-    return new Response("ok");
-  });
+  const rx = new AlertReceiver();
   try {
     await withFixture({
       monitor: {
         sweep_interval: 1,
-        webhooks: [{ name: "ops", url: `http://127.0.0.1:${server.addr.port}/hook` }],
+        webhooks: [{ name: "ops", url: rx.url("/hook") }],
       },
     }, async (f) => {
       const role = await f.limitedRole("killed");
@@ -194,17 +190,17 @@ Deno.test("SIGKILL between NOLOGIN and ending the sessions: on restart the sessi
       );
       assert.equal(lock!.n, 1, "the lock is recorded");
       assert.equal(await events(f, role, "locked"), 1, "locked once, not again");
-      await waitFor(() => hooks.some((h) => h.type === "postgres_monitor.locked"), {
+      await waitFor(() => rx.accepted.some((h) => h.type === "postgres_monitor.locked"), {
         what: "the lock alert",
       });
       // Two more sweeps: a duplicate, if the restart made one, has been sent by then.
       const sweeps = d2.find("sweep done").length;
       await waitFor(() => d2.find("sweep done").length >= sweeps + 2, { what: "two sweeps" });
-      const locks = hooks.filter((h) => h.type === "postgres_monitor.locked");
-      assert.equal(locks.length, 1, JSON.stringify(hooks));
+      const locks = rx.accepted.filter((h) => h.type === "postgres_monitor.locked");
+      assert.equal(locks.length, 1, JSON.stringify(rx.accepted));
     });
   } finally {
-    await server.shutdown();
+    await rx.close();
   }
 });
 

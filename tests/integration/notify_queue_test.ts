@@ -13,7 +13,7 @@
  * test cannot fill: ignored there.
  */
 import assert from "node:assert/strict";
-import { startCluster } from "../../scripts/ephemeral_pg.ts";
+import { startCluster } from "../support/cluster.ts";
 import {
   client,
   fill,

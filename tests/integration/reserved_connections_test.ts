@@ -5,7 +5,7 @@
  * server-start settings); 14 and 15 have no such slots and it is ignored there.
  */
 import assert from "node:assert/strict";
-import { startCluster } from "../../scripts/ephemeral_pg.ts";
+import { startCluster } from "../support/cluster.ts";
 import { fillUntilStopped, type Sql, withFixture } from "../_helpers.ts";
 
 const PG_MAJOR = Number(Deno.env.get("PG_VERSION") ?? "17");

@@ -4,15 +4,15 @@
  * with no lock missed or repeated and every alert delivered exactly once.
  */
 import assert from "node:assert/strict";
-import { loadConfig } from "../../lib/config/mod.ts";
-import { permissionFlags } from "../../lib/permissions.ts";
 import {
+  configFlags,
   DaemonProcess,
   fillUntilStopped,
   type Fixture,
   waitFor,
   withFixture,
 } from "../_helpers.ts";
+import { AlertReceiver } from "../support/alert_receiver.ts";
 
 const MiB = 1024 * 1024;
 
@@ -35,8 +35,7 @@ async function secondConfig(f: Fixture): Promise<string> {
 }
 
 async function startAt(dir: string): Promise<DaemonProcess> {
-  const config = await loadConfig(dir);
-  return new DaemonProcess(permissionFlags(config.monitor, config.dir), [
+  return new DaemonProcess(await configFlags(dir), [
     "run",
     "--config-dir",
     dir,
@@ -57,18 +56,13 @@ async function leaderGauge(dir: string): Promise<string | undefined> {
 }
 
 Deno.test("a standby daemon takes over within 10 s when the leader dies or is cut off: no lock missed or repeated, every alert once", async () => {
-  const hooks: { id: number; type: string }[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
-    const body = await req.json();
-    hooks.push({ id: Number(body.data.detail.event_id), type: String(body.type) });
-    return new Response("ok");
-  });
+  const rx = new AlertReceiver();
   let dirB = "";
   try {
     await withFixture({
       monitor: {
         sweep_interval: 2,
-        webhooks: [{ name: "ops", url: `http://127.0.0.1:${server.addr.port}/hook` }],
+        webhooks: [{ name: "ops", url: rx.url("/hook") }],
       },
     }, async (f) => {
       const roles = [];
@@ -172,7 +166,7 @@ Deno.test("a standby daemon takes over within 10 s when the leader dies or is cu
         );
         assert.equal(n!.n, 1, `${r} locked once`);
       }
-      const ids = hooks.map((h) => h.id);
+      const ids = rx.accepted.map((h) => Number(h.eventId));
       const sent = (d: DaemonProcess) =>
         d.find("alert sent").map((l) => l.key).join(" ") + " | " +
         d.lines.filter((l) => /alert|lead|standing/.test(l.msg)).map((l) =>
@@ -190,6 +184,6 @@ Deno.test("a standby daemon takes over within 10 s when the leader dies or is cu
     });
   } finally {
     if (dirB) await Deno.remove(dirB, { recursive: true });
-    await server.shutdown();
+    await rx.close();
   }
 });

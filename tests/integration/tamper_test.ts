@@ -3,8 +3,15 @@
  * schema, table and database names built to break SQL.
  */
 import assert from "node:assert/strict";
-import { installAs } from "../../scripts/_process.ts";
-import { adminUrl, client, fill, fillUntilStopped, waitFor, withFixture } from "../_helpers.ts";
+import {
+  adminUrl,
+  client,
+  fill,
+  fillUntilStopped,
+  installAs,
+  waitFor,
+  withFixture,
+} from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
 

