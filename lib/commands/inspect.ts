@@ -368,10 +368,7 @@ export async function unlock(
   const control = connect(target, config.monitor.control_database, { max: 1 });
   try {
     await requireTrustedControl(control, config.monitor.control_database);
-    const [found] = await control.unsafe(
-      "SELECT oid::int8 AS oid FROM pg_catalog.pg_roles WHERE rolname = $1",
-      [role],
-    );
+    const [found] = await control.unsafe(sqlFile("role_oid"), [role]);
     if (!found) throw new UnlockRefusedError(`Cannot unlock '${role}': no such role`);
     const oid = Number(found.oid);
     const { limits, charges, usage: usageOf, locks, busy, failed } = await measureAll(
