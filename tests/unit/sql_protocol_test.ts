@@ -214,3 +214,16 @@ Deno.test("the leader lock's key is spelled as LEADER_LOCK_KEY wherever it is sp
     assert.match(read(`sql/${name}.sql`), /classid = \$1::oid AND (l\.)?objid = \$2::oid/);
   }
 });
+
+Deno.test("the alert pump's page is EVENTS_PAGE_ROWS, which events_since.sql takes as $2", () => {
+  const text = stripComments(read("sql/events_since.sql"));
+  assert.match(text, /\bLIMIT \$2\s*$/);
+  assert.doesNotMatch(text, /LIMIT \d/);
+  assert.match(
+    read("lib/report/outbox.ts"),
+    /sqlFile\("events_since"\), \[mark, EVENTS_PAGE_ROWS\]/,
+  );
+  // The pump (wherever it lives) stops at a short page, judged by the same constant.
+  const pumps = walk("lib", ".ts").filter((p) => /\.length < EVENTS_PAGE_ROWS\b/.test(read(p)));
+  assert.ok(pumps.length > 0, "no alert pump compares a page with EVENTS_PAGE_ROWS");
+});
