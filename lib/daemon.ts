@@ -54,7 +54,13 @@ import { errorMessage, type Logger } from "./report/log.ts";
 import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
 import { AlertManager } from "./report/alerts/mod.ts";
 import { type Health, type MetricsServer, serveMetrics } from "./report/http.ts";
-import { alertFromEvent, endpointsFromConfig, eventsSince, lastEventId } from "./report/outbox.ts";
+import {
+  alertFromEvent,
+  endpointsFromConfig,
+  EVENTS_PAGE_ROWS,
+  eventsSince,
+  lastEventId,
+} from "./report/outbox.ts";
 import { Syslog } from "./report/syslog.ts";
 import { VERSION } from "./version.ts";
 import { applyPlan, DatabaseScope, planMetrics, type PlanOptions } from "./watch/databases.ts";
@@ -484,7 +490,7 @@ export class Daemon {
           rows[rows.length - 1]!.id,
         );
         this.#detach("share alert cursor", this.#shareCursor());
-        if (rows.length < 500) break;
+        if (rows.length < EVENTS_PAGE_ROWS) break;
       }
     } catch (err) {
       this.#log.warn("cannot read the event log for alerts; will retry", {

@@ -12,6 +12,18 @@ import { connect, type ConnectionTarget, type Sql } from "./db/connect.ts";
 import { sqlFile } from "./db/sql_files.ts";
 import { errorMessage } from "./report/log.ts";
 
+/**
+ * The leader lock's key, named once: `pg_try_advisory_lock(classid, objid)`, which pg_locks shows
+ * as locktype 'advisory' with this classid and objid and objsubid 2 (the two-key form). 1886220142
+ * is 0x706d6f6e, 'pmon'. sql/leader_check.sql and sql/leader_who.sql take it as parameters;
+ * postgres_monitor.leader_try() (sql/install_control.sql) must hold it as a constant, and
+ * tests/unit/sql_protocol_test.ts fails when it, or any other spelling, differs from this one.
+ */
+export const LEADER_LOCK_KEY = { classid: 1886220142, objid: 1 } as const;
+
+/** The parameters of sql/leader_check.sql and sql/leader_who.sql: the leader lock's key. */
+export const LEADER_LOCK_PARAMS = [LEADER_LOCK_KEY.classid, LEADER_LOCK_KEY.objid];
+
 /** How often a standby tries for the lock and a leader checks it still holds it. */
 export const LEADER_CHECK_MS = 1000;
 
@@ -84,7 +96,9 @@ export class Leadership {
     this.#checking = true;
     let delay = LEADER_CHECK_MS;
     try {
-      const [row] = await this.#sql.unsafe(sqlFile(this.#leader ? "leader_check" : "leader_try"));
+      const [row] = this.#leader
+        ? await this.#sql.unsafe(sqlFile("leader_check"), LEADER_LOCK_PARAMS)
+        : await this.#sql.unsafe(sqlFile("leader_try"));
       const holds = Boolean(row?.leader);
       if (holds && !this.#leader && !this.#stopped) {
         this.#leader = true;

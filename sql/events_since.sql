@@ -1,5 +1,6 @@
--- Event-log rows after a high-water mark ($1), oldest first, for alert delivery. The event log is
--- the outbox: an alert exists for exactly the rows here, whoever wrote them (daemon or `unlock`).
+-- Event-log rows after a high-water mark ($1), oldest first, at most $2 (a page: EVENTS_PAGE_ROWS
+-- of lib/report/outbox.ts), for alert delivery. The event log is the outbox: an alert exists for
+-- exactly the rows here, whoever wrote them (daemon or `unlock`).
 SELECT id::int8 AS id,
        at,
        roleid::int8 AS oid,
@@ -13,4 +14,4 @@ SELECT id::int8 AS id,
   FROM postgres_monitor.event_log
  WHERE id > $1
  ORDER BY id
- LIMIT 500
+ LIMIT $2

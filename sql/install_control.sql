@@ -192,13 +192,15 @@ $$;
 -- which any role that may connect here could take too, and a tenant holding it would keep every
 -- daemon standing by: a holder that is neither the monitoring role nor a superuser is a squatter.
 -- Its session is ended (waiting up to 1 s for it to go) and the eviction recorded as tampering.
--- Keys: 0x706d6f6e ('pmon'), 1, as in leader_check.sql and leader_who.sql.
+-- Its key is LEADER_LOCK_KEY of lib/leader.ts (tests/unit/sql_protocol_test.ts keeps them equal).
 CREATE OR REPLACE FUNCTION postgres_monitor.leader_try() RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  key_classid constant integer := 1886220142;
+  key_objid constant integer := 1;
   s record;
 BEGIN
-  IF pg_try_advisory_lock(1886220142, 1) THEN
+  IF pg_try_advisory_lock(key_classid, key_objid) THEN
     RETURN true;
   END IF;
   FOR s IN
@@ -206,7 +208,7 @@ BEGIN
       FROM pg_locks l
       JOIN pg_stat_activity a ON a.pid = l.pid
       JOIN pg_roles r ON r.oid = a.usesysid
-     WHERE l.locktype = 'advisory' AND l.classid = 1886220142 AND l.objid = 1
+     WHERE l.locktype = 'advisory' AND l.classid = key_classid AND l.objid = key_objid
        AND l.objsubid = 2 AND l.granted
        AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
        AND r.rolname <> SESSION_USER AND NOT r.rolsuper
@@ -217,7 +219,7 @@ BEGIN
       'session %s of role %s held the leader lock of postgres_realtime_monitor, keeping every'
       ' daemon from enforcing: it was ended', s.pid, s.rolname)));
   END LOOP;
-  RETURN pg_try_advisory_lock(1886220142, 1);
+  RETURN pg_try_advisory_lock(key_classid, key_objid);
 END
 $$;
 

@@ -68,6 +68,21 @@ BEGIN
 END
 $install$;
 
+-- The catalog text hint of the event triggers below: 'c:text' (CATALOG_TEXT_CHANGED in
+-- lib/watch/payload.ts; tests/unit/sql_protocol_test.ts keeps the two equal) asks the daemon to
+-- measure this database's catalog text again (spaced to once a second, whoever sends it). One per
+-- transaction (identical payloads fold). Only where some limited role is watched, and not while
+-- the NOTIFY queue is filling up; cheap: no catalog read beyond watched_role.
+CREATE OR REPLACE FUNCTION postgres_monitor.notify_catalog_text() RETURNS void
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM postgres_monitor.watched_role)
+     AND pg_notification_queue_usage() < postgres_monitor.notify_queue_limit() THEN
+    PERFORM pg_notify(postgres_monitor.channel(), 'c:text');
+  END IF;
+END
+$$;
+
 -- Attaches the trigger to a new table of a watched role, and reports DDL that writes data.
 -- It must never make a DDL statement fail: every error becomes a WARNING.
 CREATE OR REPLACE FUNCTION postgres_monitor.on_ddl_end() RETURNS event_trigger
@@ -77,13 +92,10 @@ DECLARE
   rel record;
 BEGIN
   -- Catalog text (sql/catalog_text.sql): DDL that can store free text a tenant chooses, or change
-  -- who owns it, sends one 'c:text' hint per transaction (identical payloads fold) so the daemon
-  -- measures this database's catalog text again (spaced to once a second, whoever sends it).
-  -- Whoever runs it, superusers included: a comment on a tenant's table is the tenant's. Only
-  -- where some limited role is watched; cheap: no catalog read beyond watched_role.
+  -- who owns it, sends the catalog text hint (notify_catalog_text). Whoever runs it, superusers
+  -- included: a comment on a tenant's table is the tenant's.
   BEGIN
-    IF EXISTS (SELECT 1 FROM postgres_monitor.watched_role)
-       AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() d
+    IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() d
                     WHERE d.command_tag IN ('COMMENT', 'SECURITY LABEL',
                       'CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE PROCEDURE', 'ALTER PROCEDURE',
                       'CREATE AGGREGATE', 'ALTER AGGREGATE', 'CREATE ROUTINE', 'ALTER ROUTINE',
@@ -93,9 +105,8 @@ BEGIN
                       'ALTER DOMAIN', 'CREATE POLICY', 'ALTER POLICY', 'CREATE TRIGGER',
                       'CREATE STATISTICS', 'ALTER STATISTICS', 'CREATE TEXT SEARCH DICTIONARY',
                       'ALTER TEXT SEARCH DICTIONARY', 'CREATE SERVER', 'ALTER SERVER',
-                      'ALTER TYPE', 'ALTER SCHEMA', 'ALTER LARGE OBJECT'))
-       AND pg_notification_queue_usage() < postgres_monitor.notify_queue_limit() THEN
-      PERFORM pg_notify(postgres_monitor.channel(), 'c:text');
+                      'ALTER TYPE', 'ALTER SCHEMA', 'ALTER LARGE OBJECT')) THEN
+      PERFORM postgres_monitor.notify_catalog_text();
     END IF;
   EXCEPTION WHEN OTHERS THEN
     RAISE WARNING 'postgres_monitor: catalog text hint skipped: % (SQLSTATE %)', SQLERRM, SQLSTATE;
@@ -148,9 +159,7 @@ BEGIN
     PERFORM pg_notify(postgres_monitor.channel(), 'd:' || obj.objid::text);
   END LOOP;
   -- Dropping an object drops its catalog text (comments, bodies, definitions): measure it again.
-  IF EXISTS (SELECT 1 FROM postgres_monitor.watched_role) THEN
-    PERFORM pg_notify(postgres_monitor.channel(), 'c:text');
-  END IF;
+  PERFORM postgres_monitor.notify_catalog_text();
 EXCEPTION WHEN OTHERS THEN
   RAISE WARNING 'postgres_monitor: drop tracking skipped: % (SQLSTATE %)', SQLERRM, SQLSTATE;
 END
@@ -649,6 +658,7 @@ $$;
 REVOKE ALL ON FUNCTION postgres_monitor.large_object_bytes(oid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_ddl_end() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.on_sql_drop() FROM PUBLIC;
+REVOKE ALL ON FUNCTION postgres_monitor.notify_catalog_text() FROM PUBLIC;
 REVOKE ALL ON FUNCTION postgres_monitor.notify_queue_limit() FROM PUBLIC;
 
 -- The daemon's role: reach the schema and keep the trigger set in sync, nothing else.

@@ -64,6 +64,7 @@ DROP FUNCTION IF EXISTS postgres_monitor.sync_triggers(oid[]);
 DROP FUNCTION IF EXISTS postgres_monitor.on_sql_drop();
 DROP FUNCTION IF EXISTS postgres_monitor.guard_notify_trigger();
 DROP FUNCTION IF EXISTS postgres_monitor.on_ddl_end();
+DROP FUNCTION IF EXISTS postgres_monitor.notify_catalog_text();
 DROP FUNCTION IF EXISTS postgres_monitor.notify_write();
 DROP FUNCTION IF EXISTS postgres_monitor.notify_queue_limit();
 DROP FUNCTION IF EXISTS postgres_monitor.channel();

@@ -78,8 +78,7 @@ async function runFile(
   try {
     return await sql.begin(async (tx) => {
       await tx.unsafe(
-        "SELECT pg_catalog.set_config('postgres_monitor.install_role', $1, true)," +
-          " pg_catalog.set_config('postgres_monitor.install_channel', $2, true)",
+        sqlFile("install_settings"),
         [config.monitor.user, config.monitor.listen_channel],
       );
       let last: Record<string, unknown>[] = [];
@@ -113,11 +112,7 @@ async function runFile(
  * database owner's ALTER DATABASE ... SET cannot end the install's transactions.
  */
 async function requireSuperuser(admin: Sql): Promise<Record<string, string>> {
-  const [row] = await admin.unsafe(
-    "SELECT current_user AS name, rolsuper," +
-      " pg_catalog.current_setting('server_version_num')::int AS version" +
-      " FROM pg_catalog.pg_roles WHERE rolname = current_user",
-  );
+  const [row] = await admin.unsafe(sqlFile("connected_role"));
   if (!row?.rolsuper) {
     throw new Error(`'${row?.name}' is not a superuser: install and uninstall need one`);
   }

@@ -7,6 +7,7 @@
 import { type Config, formatBytes } from "../config/mod.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "../db/connect.ts";
 import { sqlFile } from "../db/sql_files.ts";
+import { LEADER_LOCK_PARAMS } from "../leader.ts";
 import { Enforcer, type LockRow } from "../enforce/enforcer.ts";
 import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
 import { listRoles, measureOwners } from "../measure/catalog.ts";
@@ -168,7 +169,7 @@ export interface LeaderInfo {
 
 /** Which daemon leads, if any (see lib/leader.ts). */
 export async function leaderOf(control: Sql): Promise<LeaderInfo | null> {
-  const [row] = await control.unsafe(sqlFile("leader_who"));
+  const [row] = await control.unsafe(sqlFile("leader_who"), LEADER_LOCK_PARAMS);
   if (!row) return null;
   return {
     name: String(row.name),
@@ -368,10 +369,7 @@ export async function unlock(
   const control = connect(target, config.monitor.control_database, { max: 1 });
   try {
     await requireTrustedControl(control, config.monitor.control_database);
-    const [found] = await control.unsafe(
-      "SELECT oid::int8 AS oid FROM pg_catalog.pg_roles WHERE rolname = $1",
-      [role],
-    );
+    const [found] = await control.unsafe(sqlFile("role_oid"), [role]);
     if (!found) throw new UnlockRefusedError(`Cannot unlock '${role}': no such role`);
     const oid = Number(found.oid);
     const { limits, charges, usage: usageOf, locks, busy, failed } = await measureAll(

@@ -51,6 +51,13 @@ import tempFileLimits from "../../sql/temp_file_limits.sql" with { type: "text" 
 import tempFileUsage from "../../sql/temp_file_usage.sql" with { type: "text" };
 import uninstall from "../../sql/uninstall.sql" with { type: "text" };
 import uninstallTriggers from "../../sql/uninstall_triggers.sql" with { type: "text" };
+import connectedRole from "../../sql/connected_role.sql" with { type: "text" };
+import installSettings from "../../sql/install_settings.sql" with { type: "text" };
+import lockRole from "../../sql/lock_role.sql" with { type: "text" };
+import logEvent from "../../sql/log_event.sql" with { type: "text" };
+import roleOid from "../../sql/role_oid.sql" with { type: "text" };
+import terminateSessions from "../../sql/terminate_sessions.sql" with { type: "text" };
+import unlockRole from "../../sql/unlock_role.sql" with { type: "text" };
 
 const FILES = {
   active_writes: activeWrites,
@@ -96,6 +103,13 @@ const FILES = {
   temp_file_usage: tempFileUsage,
   uninstall: uninstall,
   uninstall_triggers: uninstallTriggers,
+  connected_role: connectedRole,
+  install_settings: installSettings,
+  lock_role: lockRole,
+  log_event: logEvent,
+  role_oid: roleOid,
+  terminate_sessions: terminateSessions,
+  unlock_role: unlockRole,
 } as const;
 
 /** Name of a file in `sql/`, without `.sql`. */

@@ -71,7 +71,7 @@ export class Enforcer {
     const t0 = performance.now();
     if (this.#dryRun) return { result: "dry_run", sessions: 0, nologinMs: 0, terminatedMs: 0 };
     const [row] = await this.#sql.unsafe(
-      "SELECT postgres_monitor.lock_role($1, $2, $3, $4, $5, $6) AS result",
+      sqlFile("lock_role"),
       [d.oid, d.usage, d.soft, d.hard, d.manualUnlock, d.reason],
     );
     const nologinMs = performance.now() - t0;
@@ -87,10 +87,7 @@ export class Enforcer {
   /** Terminates the client sessions of a locked role; returns how many. */
   async terminate(oid: number): Promise<number> {
     if (this.#dryRun) return 0;
-    const [row] = await this.#sql.unsafe(
-      "SELECT postgres_monitor.terminate_sessions($1) AS n",
-      [oid],
-    );
+    const [row] = await this.#sql.unsafe(sqlFile("terminate_sessions"), [oid]);
     return Number(row?.n ?? 0);
   }
 
@@ -100,10 +97,7 @@ export class Enforcer {
    */
   async unlock(oid: number, actor: string | null, reason: string): Promise<string> {
     if (this.#dryRun) return "dry_run";
-    const [row] = await this.#sql.unsafe(
-      "SELECT postgres_monitor.unlock_role($1, $2, $3) AS result",
-      [oid, actor, reason],
-    );
+    const [row] = await this.#sql.unsafe(sqlFile("unlock_role"), [oid, actor, reason]);
     return String(row?.result);
   }
 
@@ -121,9 +115,7 @@ export class Enforcer {
   ): Promise<void> {
     if (this.#dryRun) return;
     await this.#sql.unsafe(
-      `INSERT INTO postgres_monitor.event_log
-         (roleid, rolname, event, usage_bytes, soft_limit, hard_limit, detail)
-       VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.jsonb_build_object('reason', $7::text))`,
+      sqlFile("log_event"),
       [d.oid, d.role, d.kind, d.usage ?? null, d.soft ?? null, d.hard ?? null, d.reason],
     );
   }

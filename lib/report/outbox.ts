@@ -53,9 +53,15 @@ export function alertFromEvent(row: EventRow, host: string): Alert {
   };
 }
 
-/** Event-log rows after `mark`, oldest first, at most 500. */
+/**
+ * Rows {@linkcode eventsSince} returns at most: a shorter page means the event log is read to its
+ * end, a full one that more may follow.
+ */
+export const EVENTS_PAGE_ROWS = 500;
+
+/** Event-log rows after `mark`, oldest first, at most {@linkcode EVENTS_PAGE_ROWS}. */
 export async function eventsSince(sql: Sql, mark: number): Promise<EventRow[]> {
-  const rows = await sql.unsafe(sqlFile("events_since"), [mark]);
+  const rows = await sql.unsafe(sqlFile("events_since"), [mark, EVENTS_PAGE_ROWS]);
   return rows.map((r) => ({
     id: Number(r.id),
     at: r.at as Date,

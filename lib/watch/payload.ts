@@ -4,6 +4,12 @@
  * relation sooner, never make it believe less. A "dropped" relation is dropped when the catalog
  * says so; the payload only asks for that look.
  *
+ * The channel is `listen_channel`: `install` bakes it into postgres_monitor.channel() and the notify
+ * trigger (sql/install_settings.sql, sql/install_database.sql), and `unlock` passes it to
+ * sql/announce_locks.sql; no SQL file spells a channel. Each payload below is written once in SQL
+ * at most (`c:locks` never: `unlock` passes {@linkcode LOCKS_CHANGED}), and
+ * tests/unit/sql_protocol_test.ts fails when sql/ sends anything these constants do not spell.
+ *
  * Payloads (sent by sql/install_database.sql and `unlock`):
  * - `<oid>`: a statement wrote to this table (notify trigger), or DDL made or rewrote it.
  * - `d:<oid>`: this table or materialized view was dropped (sql_drop event trigger).

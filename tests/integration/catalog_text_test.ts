@@ -5,10 +5,12 @@
  * and at every sweep, and a spoofed hint flood costs at most one measurement a second.
  */
 import assert from "node:assert/strict";
+import { defaultMonitorConfig } from "../../lib/config/monitor.ts";
+import { CATALOG_TEXT_CHANGED } from "../../lib/watch/payload.ts";
 import { type Fixture, type Sql, waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
-const CHANNEL = "storage_limit_check"; // the default listen_channel
+const CHANNEL = defaultMonitorConfig("/").listen_channel; // the fixture keeps the default
 /** No sweep during a test, no pg_locks watch, no counter check: only the DDL hint can tell. */
 const NO_SWEEP = { sweep_interval: 3600, lock_poll_interval_ms: 0, verify_interval_ms: 0 };
 
@@ -99,7 +101,7 @@ Deno.test("(d) a spoofed c:text flood costs at most one measurement a second", a
     // One transaction each: identical payloads fold only inside one transaction.
     let sent = 0;
     while (performance.now() - t0 < 3000) {
-      await evil.unsafe("SELECT pg_notify($1, 'c:text')", [CHANNEL]);
+      await evil.unsafe("SELECT pg_notify($1, $2)", [CHANNEL, CATALOG_TEXT_CHANGED]);
       sent++;
     }
     const floodS = (performance.now() - t0) / 1000;

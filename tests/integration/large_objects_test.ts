@@ -4,6 +4,8 @@
  * between sweeps, and their charge follows ALTER LARGE OBJECT ... OWNER TO.
  */
 import assert from "node:assert/strict";
+import { defaultMonitorConfig } from "../../lib/config/monitor.ts";
+import { DROPPED_PREFIX, LOCKS_CHANGED } from "../../lib/watch/payload.ts";
 import { type Fixture, type Sql, waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
@@ -117,9 +119,11 @@ Deno.test("abuse: others' large objects are not charged; OWNER TO moves the char
 
     // Anyone may NOTIFY on the channel: "dropped" oids, lock changes, garbage. The daemon keeps
     // charging the large objects (they are measured, never believed from a payload).
-    for (const payload of [`d:${big}`, "c:locks", String(big), "lo", "-1", "d:0"]) {
-      await tenant.unsafe("SELECT pg_notify('storage_limit_check', $1)", [payload]);
-      await stranger.unsafe("SELECT pg_notify('storage_limit_check', $1)", [payload]);
+    const channel = defaultMonitorConfig("/").listen_channel; // the fixture keeps the default
+    const dropped = (oid: number) => `${DROPPED_PREFIX}${oid}`;
+    for (const payload of [dropped(big), LOCKS_CHANGED, String(big), "lo", "-1", dropped(0)]) {
+      await tenant.unsafe("SELECT pg_notify($1, $2)", [channel, payload]);
+      await stranger.unsafe("SELECT pg_notify($1, $2)", [channel, payload]);
     }
     await d.waitForLog((l) => l.msg === "sweep done" && l.reason === "control");
     assert.equal((await statusKinds(f, role)).large_objects, before);

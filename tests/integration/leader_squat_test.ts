@@ -3,6 +3,7 @@
  * database) would keep every daemon standing by, and so switch enforcement off for everyone.
  */
 import assert from "node:assert/strict";
+import { LEADER_LOCK_PARAMS } from "../../lib/leader.ts";
 import { fillUntilStopped, waitFor, withFixture } from "../_helpers.ts";
 
 Deno.test("a tenant holding the leader's advisory lock is evicted and the daemon leads and enforces", async () => {
@@ -10,7 +11,8 @@ Deno.test("a tenant holding the leader's advisory lock is evicted and the daemon
     const role = await f.limitedRole("squatter");
     const squat = f.as(role);
     const [held] = await squat.unsafe(
-      "SELECT pg_try_advisory_lock(1886220142, 1) AS ok, pg_backend_pid() AS pid",
+      "SELECT pg_try_advisory_lock($1::int4, $2::int4) AS ok, pg_backend_pid() AS pid",
+      LEADER_LOCK_PARAMS,
     );
     assert.equal(held!.ok, true, "the tenant took the lock first");
     const d = await f.startDaemon();

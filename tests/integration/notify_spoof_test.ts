@@ -4,10 +4,12 @@
  * event log repeat.
  */
 import assert from "node:assert/strict";
+import { defaultMonitorConfig } from "../../lib/config/monitor.ts";
+import { DROPPED_PREFIX } from "../../lib/watch/payload.ts";
 import { fill, fillUntilStopped, type Fixture, waitFor, withFixture } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
-const CHANNEL = "storage_limit_check"; // the default listen_channel
+const CHANNEL = defaultMonitorConfig("/").listen_channel; // the fixture keeps the default
 
 /** An unlimited login role with no privileges beyond the defaults (CONNECT, NOTIFY). */
 async function accomplice(f: Fixture) {
@@ -34,7 +36,7 @@ Deno.test("a spoofed 'dropped' notification does not unlock a role whose table s
     const evil = await accomplice(f);
     const before = d.find("re-evaluated").length;
     for (let i = 0; i < 20; i++) {
-      await evil.unsafe("SELECT pg_notify($1, $2)", [CHANNEL, `d:${oid}`]);
+      await evil.unsafe("SELECT pg_notify($1, $2)", [CHANNEL, `${DROPPED_PREFIX}${oid}`]);
     }
     // The hint makes the daemon measure the table again; the catalog says it is still there.
     await waitFor(async () => {
@@ -71,7 +73,7 @@ Deno.test("alternating spoofed drop and write notifications write no events and 
     const seen = await metric();
     // One transaction each: NOTIFY folds identical payloads only inside one transaction.
     for (let i = 0; i < 200; i++) {
-      await evil.unsafe("SELECT pg_notify($1, $2)", [CHANNEL, `d:${oid}`]);
+      await evil.unsafe("SELECT pg_notify($1, $2)", [CHANNEL, `${DROPPED_PREFIX}${oid}`]);
       await evil.unsafe("SELECT pg_notify($1, $2)", [CHANNEL, oid]);
     }
     await waitFor(async () => (await metric()) >= seen + 400, {

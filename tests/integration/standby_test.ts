@@ -4,6 +4,7 @@
  * with no lock missed or repeated and every alert delivered exactly once.
  */
 import assert from "node:assert/strict";
+import { LEADER_LOCK_PARAMS } from "../../lib/leader.ts";
 import {
   configFlags,
   DaemonProcess,
@@ -149,7 +150,8 @@ Deno.test("a standby daemon takes over within 10 s when the leader dies or is cu
       // Exactly one leader lock is held.
       const [held] = await f.admin.unsafe(
         `SELECT count(*)::int AS n FROM pg_locks
-          WHERE locktype = 'advisory' AND classid = 1886220142 AND objid = 1 AND granted`,
+          WHERE locktype = 'advisory' AND classid = $1::oid AND objid = $2::oid AND granted`,
+        LEADER_LOCK_PARAMS,
       );
       assert.equal(held!.n, 1);
 
