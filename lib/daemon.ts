@@ -1962,6 +1962,7 @@ export class Daemon {
         sent: e.sent,
         retried: e.retried,
         dropped: e.dropped,
+        overflowed: e.overflowed,
         circuitOpen: e.circuitOpen,
       })),
     });

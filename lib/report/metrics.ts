@@ -34,6 +34,8 @@ export interface EndpointMetrics {
   retried: number;
   /** Deliveries dropped (4xx other than 408/429), since start. */
   dropped: number;
+  /** Deliveries dropped unsent because the endpoint's queue was full, since start. */
+  overflowed?: number;
   /** The circuit breaker is open. */
   circuitOpen: boolean;
 }
@@ -226,13 +228,16 @@ export function renderMetrics(s: MetricsSnapshot): string {
     family(
       "postgres_monitor_alerts_total",
       "counter",
-      "Alert deliveries since the daemon started, by endpoint and outcome.",
+      "Alert deliveries since the daemon started, by endpoint and outcome (overflow: dropped unsent, the queue was full).",
     );
     for (const e of eps) {
       const ep = escapeLabel(e.endpoint);
       out.push(`postgres_monitor_alerts_total{endpoint="${ep}",outcome="sent"} ${e.sent}`);
       out.push(`postgres_monitor_alerts_total{endpoint="${ep}",outcome="retried"} ${e.retried}`);
       out.push(`postgres_monitor_alerts_total{endpoint="${ep}",outcome="dropped"} ${e.dropped}`);
+      out.push(
+        `postgres_monitor_alerts_total{endpoint="${ep}",outcome="overflow"} ${e.overflowed ?? 0}`,
+      );
     }
     family("postgres_monitor_alert_queue_depth", "gauge", "Alert deliveries waiting, by endpoint.");
     for (const e of eps) {

@@ -252,3 +252,19 @@ Deno.test("writeTextfile() called many times at once writes the latest text and 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("renderMetrics() counts deliveries dropped from a full alert queue as outcome overflow", () => {
+  const text = renderMetrics(snapshot({
+    alerts: [{
+      endpoint: "ops",
+      queued: 10_000,
+      sent: 1,
+      retried: 7,
+      dropped: 0,
+      overflowed: 25,
+      circuitOpen: true,
+    }],
+  }));
+  assert.ok(text.includes('postgres_monitor_alerts_total{endpoint="ops",outcome="overflow"} 25\n'));
+  assert.ok(text.includes('postgres_monitor_alerts_total{endpoint="ops",outcome="dropped"} 0\n'));
+});
