@@ -19,6 +19,7 @@ import {
   statusOf,
 } from "./evaluate/evaluator.ts";
 import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
+import { keepUnsent } from "./evaluate/unsent.ts";
 import {
   affectedRoles,
   chargedBreakdown,
@@ -1708,6 +1709,7 @@ export class Daemon {
     this.#notifyTimes.delete(oid);
     const usage = this.#usage(oid);
     const now = Date.now();
+    const before = { ...this.#state(oid) };
     const result = evaluate({
       usage,
       limit,
@@ -1730,9 +1732,13 @@ export class Daemon {
     if (decisions.length === 0) return;
     this.#inflight.add(oid);
     try {
-      for (const d of decisions) {
+      for (const [i, d] of decisions.entries()) {
         const ok = await this.#carryOut(d, since);
         if (!ok) {
+          // Not recorded: the state goes back for this decision and those after it, so the next
+          // evaluation decides them again (a warning is retried, not lost).
+          const unsent = decisions.slice(i).map((x) => x.kind);
+          this.#states.set(oid, keepUnsent(this.#state(oid), before, unsent));
           // Applied or retried: evaluate the role again shortly; the evaluator repeats the
           // decision while the state it wants is not reached.
           const t = setTimeout(() => {
@@ -1775,28 +1781,29 @@ export class Daemon {
     const state = this.#state(d.oid);
     try {
       switch (d.kind) {
+        // The event first: a warning that cannot be recorded is retried, and said once.
         case "soft_exceeded":
+          await this.#enforcer.logEvent(d);
           this.#log.warn("soft limit exceeded", base);
           this.#syslog?.send(
             "warning",
             `User '${d.role}' exceeded soft limit: usage ${d.usage} bytes, soft limit ${d.soft} bytes`,
           );
-          await this.#enforcer.logEvent(d);
           break;
         case "soft_cleared":
+          await this.#enforcer.logEvent(d);
           this.#log.info("back under soft limit", base);
           this.#syslog?.send(
             "info",
             `User '${d.role}' is back under soft limit: usage ${d.usage} bytes`,
           );
-          await this.#enforcer.logEvent(d);
           break;
         case "hard_exceeded":
+          await this.#enforcer.logEvent(d);
           this.#log.warn("hard limit exceeded", {
             ...base,
             grace_s: this.#limits.get(d.oid)?.limit.hard_grace_period,
           });
-          await this.#enforcer.logEvent(d);
           break;
         case "lock": {
           const r = await this.#enforcer.lock(d);
