@@ -253,6 +253,9 @@ export class Daemon {
   #controlSweepTimer?: Timer;
   #controlSweptAt = 0;
   #stopped = false;
+  /** start() has finished: until then a SIGHUP is only remembered (see reload). */
+  #started = false;
+  #reloadWanted = false;
   #missingReported = "";
   #protectedReported = new Set<string>();
   #notifyTimes = new Map<number, number>();
@@ -383,6 +386,12 @@ export class Daemon {
       limited_roles: this.#limits.size,
     });
     this.#onStatus(this.#statusLine());
+    this.#started = true;
+    if (this.#reloadWanted) {
+      await this.reload().catch((err) =>
+        this.#log.error("reload failed", { error: errorMessage(err) })
+      );
+    }
   }
 
   /** "enforcing 3 limited roles in 2 databases (dry run)". */
@@ -551,8 +560,20 @@ export class Daemon {
     return s;
   }
 
-  /** Reloads both files (SIGHUP). A file that fails validation keeps the running configuration. */
+  /**
+   * Reloads both files (SIGHUP). A file that fails validation keeps the running configuration.
+   * Before {@linkcode start} has finished (PostgreSQL not reached yet, state not restored), the
+   * reload is only remembered and done once start has, and this resolves false at once.
+   */
   async reload(): Promise<boolean> {
+    if (!this.#started) {
+      // Sweeping now would evaluate roles before their state is restored, and arm timers that
+      // start arms again.
+      this.#reloadWanted = true;
+      this.#log.info("reload requested while starting: applied once running");
+      return false;
+    }
+    this.#reloadWanted = false;
     let next: Config;
     try {
       next = await loadConfig(this.#configDir);
