@@ -178,7 +178,14 @@ async function runDaemon(
   const handlers: [Deno.Signal, () => void][] = [
     ["SIGTERM", () => stop("SIGTERM")],
     ["SIGINT", () => stop("SIGINT")],
-    ["SIGHUP", () => void reload()],
+    // Never an unhandled rejection: that would end the process.
+    [
+      "SIGHUP",
+      () =>
+        void reload().catch((err: unknown) =>
+          log.error("reload failed", { error: errorMessage(err) })
+        ),
+    ],
   ];
   for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
   await notify?.ready("connecting to PostgreSQL");

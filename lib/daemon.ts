@@ -20,6 +20,7 @@ import {
   statusOf,
 } from "./evaluate/evaluator.ts";
 import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
+import { keepUnsent } from "./evaluate/unsent.ts";
 import {
   affectedRoles,
   chargedBreakdown,
@@ -237,6 +238,9 @@ export class Daemon {
   #controlSweepTimer?: Timer;
   #controlSweptAt = 0;
   #stopped = false;
+  /** start() has finished: until then a SIGHUP is only remembered (see reload). */
+  #started = false;
+  #reloadWanted = false;
   #missingReported = "";
   #protectedReported = new Set<string>();
   #notifyTimes = new Map<number, number>();
@@ -367,6 +371,12 @@ export class Daemon {
       limited_roles: this.#limits.size,
     });
     this.#onStatus(this.#statusLine());
+    this.#started = true;
+    if (this.#reloadWanted) {
+      await this.reload().catch((err) =>
+        this.#log.error("reload failed", { error: errorMessage(err) })
+      );
+    }
   }
 
   /** "enforcing 3 limited roles in 2 databases (dry run)". */
@@ -535,8 +545,20 @@ export class Daemon {
     return s;
   }
 
-  /** Reloads both files (SIGHUP). A file that fails validation keeps the running configuration. */
+  /**
+   * Reloads both files (SIGHUP). A file that fails validation keeps the running configuration.
+   * Before {@linkcode start} has finished (PostgreSQL not reached yet, state not restored), the
+   * reload is only remembered and done once start has, and this resolves false at once.
+   */
   async reload(): Promise<boolean> {
+    if (!this.#started) {
+      // Sweeping now would evaluate roles before their state is restored, and arm timers that
+      // start arms again.
+      this.#reloadWanted = true;
+      this.#log.info("reload requested while starting: applied once running");
+      return false;
+    }
+    this.#reloadWanted = false;
     let next: Config;
     try {
       next = await loadConfig(this.#configDir);
@@ -1690,6 +1712,7 @@ export class Daemon {
     this.#notifyTimes.delete(oid);
     const usage = this.#usage(oid);
     const now = Date.now();
+    const before = { ...this.#state(oid) };
     const result = evaluate({
       usage,
       limit,
@@ -1712,9 +1735,13 @@ export class Daemon {
     if (decisions.length === 0) return;
     this.#inflight.add(oid);
     try {
-      for (const d of decisions) {
+      for (const [i, d] of decisions.entries()) {
         const ok = await this.#carryOut(d, since);
         if (!ok) {
+          // Not recorded: the state goes back for this decision and those after it, so the next
+          // evaluation decides them again (a warning is retried, not lost).
+          const unsent = decisions.slice(i).map((x) => x.kind);
+          this.#states.set(oid, keepUnsent(this.#state(oid), before, unsent));
           // Applied or retried: evaluate the role again shortly; the evaluator repeats the
           // decision while the state it wants is not reached.
           const t = setTimeout(() => {
@@ -1757,28 +1784,29 @@ export class Daemon {
     const state = this.#state(d.oid);
     try {
       switch (d.kind) {
+        // The event first: a warning that cannot be recorded is retried, and said once.
         case "soft_exceeded":
+          await this.#enforcer.logEvent(d);
           this.#log.warn("soft limit exceeded", base);
           this.#syslog?.send(
             "warning",
             `User '${d.role}' exceeded soft limit: usage ${d.usage} bytes, soft limit ${d.soft} bytes`,
           );
-          await this.#enforcer.logEvent(d);
           break;
         case "soft_cleared":
+          await this.#enforcer.logEvent(d);
           this.#log.info("back under soft limit", base);
           this.#syslog?.send(
             "info",
             `User '${d.role}' is back under soft limit: usage ${d.usage} bytes`,
           );
-          await this.#enforcer.logEvent(d);
           break;
         case "hard_exceeded":
+          await this.#enforcer.logEvent(d);
           this.#log.warn("hard limit exceeded", {
             ...base,
             grace_s: this.#limits.get(d.oid)?.limit.hard_grace_period,
           });
-          await this.#enforcer.logEvent(d);
           break;
         case "lock": {
           const r = await this.#enforcer.lock(d);
@@ -1944,6 +1972,7 @@ export class Daemon {
         sent: e.sent,
         retried: e.retried,
         dropped: e.dropped,
+        overflowed: e.overflowed,
         circuitOpen: e.circuitOpen,
       })),
     });

@@ -1,6 +1,7 @@
 /**
  * Prometheus text exposition for node_exporter's textfile collector. `renderMetrics` is pure;
- * `writeTextfile` replaces the file atomically (temp file in the same directory, then rename).
+ * `writeTextfile` replaces the file atomically (temp file in the same directory, then rename),
+ * one write per path at a time.
  *
  * @module
  */
@@ -33,6 +34,8 @@ export interface EndpointMetrics {
   retried: number;
   /** Deliveries dropped (4xx other than 408/429), since start. */
   dropped: number;
+  /** Deliveries dropped unsent because the endpoint's queue was full, since start. */
+  overflowed?: number;
   /** The circuit breaker is open. */
   circuitOpen: boolean;
 }
@@ -225,13 +228,16 @@ export function renderMetrics(s: MetricsSnapshot): string {
     family(
       "postgres_monitor_alerts_total",
       "counter",
-      "Alert deliveries since the daemon started, by endpoint and outcome.",
+      "Alert deliveries since the daemon started, by endpoint and outcome (overflow: dropped unsent, the queue was full).",
     );
     for (const e of eps) {
       const ep = escapeLabel(e.endpoint);
       out.push(`postgres_monitor_alerts_total{endpoint="${ep}",outcome="sent"} ${e.sent}`);
       out.push(`postgres_monitor_alerts_total{endpoint="${ep}",outcome="retried"} ${e.retried}`);
       out.push(`postgres_monitor_alerts_total{endpoint="${ep}",outcome="dropped"} ${e.dropped}`);
+      out.push(
+        `postgres_monitor_alerts_total{endpoint="${ep}",outcome="overflow"} ${e.overflowed ?? 0}`,
+      );
     }
     family("postgres_monitor_alert_queue_depth", "gauge", "Alert deliveries waiting, by endpoint.");
     for (const e of eps) {
@@ -303,16 +309,57 @@ export function renderStandbyMetrics(version: string): string {
   return leaderAndBuild(false, version).join("\n") + "\n";
 }
 
+// One writer per path in this process: the daemon and the standby loop may both write the file.
+interface PathWriter {
+  // Text of the newest call not yet being written; older pending texts are superseded.
+  next: string | null;
+  waiters: { resolve: () => void; reject: (err: unknown) => void }[];
+}
+const writers = new Map<string, PathWriter>();
+let tmpSeq = 0;
+
 /**
- * Writes `text` to `path` atomically: a temp file in the same directory, then rename. The file is
- * made world-readable whatever the umask (the unit's UMask=0027), since node_exporter reads it as
+ * Writes `text` to `path` atomically: a temp file of its own in the same directory, then rename.
+ * Calls for one path are serialised and the latest text wins: a call made while a write is under
+ * way resolves once a write of its text, or of a newer one, is done. The file is made
+ * world-readable whatever the umask (the unit's UMask=0027), since node_exporter reads it as
  * another user.
  */
-export async function writeTextfile(path: string, text: string): Promise<void> {
+export function writeTextfile(path: string, text: string): Promise<void> {
+  let w = writers.get(path);
+  const start = w === undefined;
+  if (!w) {
+    w = { next: null, waiters: [] };
+    writers.set(path, w);
+  }
+  w.next = text;
+  const done = new Promise<void>((resolve, reject) => w.waiters.push({ resolve, reject }));
+  if (start) void drain(path, w);
+  return done;
+}
+
+async function drain(path: string, w: PathWriter) {
+  while (w.next !== null) {
+    const text = w.next;
+    const waiters = w.waiters;
+    w.next = null;
+    w.waiters = [];
+    try {
+      await replaceFile(path, text);
+      for (const x of waiters) x.resolve();
+    } catch (err) {
+      for (const x of waiters) x.reject(err);
+    }
+  }
+  writers.delete(path);
+}
+
+async function replaceFile(path: string, text: string) {
   const slash = path.lastIndexOf("/");
   const dir = slash >= 0 ? path.slice(0, slash) || "/" : ".";
   const base = slash >= 0 ? path.slice(slash + 1) : path;
-  const tmp = `${dir}/.${base}.${Deno.pid}.tmp`;
+  // Unique per write, so no two writes (here or in another process) share a temp file.
+  const tmp = `${dir}/.${base}.${Deno.pid}.${++tmpSeq}.tmp`;
   try {
     await Deno.writeTextFile(tmp, text, { mode: 0o644 });
     await Deno.chmod(tmp, 0o644);

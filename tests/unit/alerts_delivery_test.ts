@@ -203,6 +203,7 @@ Deno.test("500 then 200: each alert is delivered once, in order, with a stable s
     sent: 2,
     retried: 1,
     dropped: 0,
+    overflowed: 0,
     failed: 0,
     circuitOpen: false,
   });
@@ -486,4 +487,25 @@ Deno.test("when the journal cannot be written the error is logged and alerts sti
   assert.equal(err?.level, "error");
   // Dedup still holds in memory.
   assert.equal(await m.enqueue([alert("event:1")]), 0);
+});
+
+Deno.test("deliveredThrough() does not scan the backlog: a drain stays linear", async () => {
+  await using h = await harness();
+  const n = 20_000;
+  // The endpoint never answers: everything stays queued, the head in flight until close().
+  const m = await h.open([webhook("hook", "http://127.0.0.1:9/in", { secret: null })], {
+    fetch: (_url, init) =>
+      new Promise((_resolve, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(new Error("aborted")))
+      ),
+    maxPending: n,
+  });
+  const alerts = Array.from({ length: n }, (_, i) => alert(`event:${i + 1}`, { event: "tamper" }));
+  assert.equal(await m.enqueue(alerts, n), n);
+  assert.equal(m.deliveredThrough(), 0);
+  // A drain reads the cursor after every delivery: 2,000 reads of a 20,000 backlog.
+  const t0 = performance.now();
+  for (let i = 0; i < 2000; i++) assert.equal(m.deliveredThrough(), 0);
+  const ms = performance.now() - t0;
+  assert.ok(ms < 500, `2,000 reads took ${Math.round(ms)} ms`);
 });

@@ -274,3 +274,78 @@ Deno.test("AlertQueue.open() fails with AlertQueueError when the directory is un
     (err: Error) => err.name === "AlertQueueError" && err.message.includes(file),
   );
 });
+
+Deno.test("AlertQueue keeps at most maxPending per endpoint: the head, each role's newest lock change, the newest", async () => {
+  await using tmp = await tempDir();
+  const { log, lines } = quietLog();
+  const q = await AlertQueue.open(tmp.dir, { log, maxPending: 5 });
+  try {
+    await q.add([{ endpoint: "a", alert: alert("event:1") }]);
+    await q.add([{ endpoint: "a", alert: alert("event:2", { event: "locked", role: "x" }) }]);
+    await q.add([{ endpoint: "a", alert: alert("event:3", { event: "locked", role: "y" }) }]);
+    await q.add([{ endpoint: "a", alert: alert("event:4", { event: "unlocked", role: "y" }) }]);
+    for (let i = 5; i <= 30; i++) await q.add([{ endpoint: "a", alert: alert(`event:${i}`) }]);
+    await q.add([{ endpoint: "b", alert: alert("event:30") }]);
+    // event:1 may be in flight; x's lock and y's unlock say which roles are locked now.
+    assert.deepEqual(keys(q, "a"), ["event:1", "event:2", "event:4", "event:29", "event:30"]);
+    assert.equal(q.overflowed("a"), 25);
+    assert.equal(q.overflowed("b"), 0);
+    assert.equal(q.status("a", "event:3"), "dropped");
+    assert.equal(q.status("a", "event:5"), "dropped");
+    assert.equal(q.oldestEventId("a"), 1);
+    // Dropped keys are remembered: the same state change is not queued again.
+    assert.deepEqual(await q.add([{ endpoint: "a", alert: alert("event:5") }]), []);
+    const warned = lines.filter((l) => String(l.msg).startsWith("alert queue full"));
+    assert.equal(warned.length, 1, "logged once a minute, not once per drop");
+    assert.equal(warned[0]!.endpoint, "a");
+  } finally {
+    await q.close();
+  }
+});
+
+Deno.test("AlertQueue applies its bound when it replays a journal written with a larger one", async () => {
+  await using tmp = await tempDir();
+  const { log } = quietLog();
+  const q = await AlertQueue.open(tmp.dir, { log, maxPending: 1000 });
+  await q.add(
+    Array.from({ length: 50 }, (_, i) => ({ endpoint: "a", alert: alert(`event:${i}`) })),
+  );
+  await q.close();
+  const r = await AlertQueue.open(tmp.dir, { log, maxPending: 10 });
+  try {
+    assert.equal(r.size("a"), 10);
+    assert.deepEqual(keys(r, "a"), [
+      "event:0",
+      ...[41, 42, 43, 44, 45, 46, 47, 48, 49].map((i) => `event:${i}`),
+    ]);
+    assert.equal(r.overflowed("a"), 40);
+    const adds = (await journalLines(tmp.dir)).filter((l) => l.t === "add");
+    assert.equal(adds.length, 10, "the compacted journal holds the bounded queue");
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("AlertQueue.oldestEventId() follows finishes, drops and ids out of order", async () => {
+  await using tmp = await tempDir();
+  const { log } = quietLog();
+  const q = await AlertQueue.open(tmp.dir, { log });
+  try {
+    const added = await q.add([
+      { endpoint: "a", alert: alert("dry:1") },
+      { endpoint: "a", alert: alert("event:10") },
+      { endpoint: "a", alert: alert("event:11") },
+    ]);
+    assert.equal(q.oldestEventId("a"), 10);
+    await q.finish(added[1]!, "sent");
+    assert.equal(q.oldestEventId("a"), 11);
+    // A lower id after a higher one (a takeover moved the mark back).
+    await q.add([{ endpoint: "a", alert: alert("event:7") }]);
+    assert.equal(q.oldestEventId("a"), 7);
+    for (const d of q.pending("a")) await q.finish(d, "sent");
+    assert.equal(q.oldestEventId("a"), undefined);
+    assert.equal(q.oldestEventId("nobody"), undefined);
+  } finally {
+    await q.close();
+  }
+});

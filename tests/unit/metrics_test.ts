@@ -236,3 +236,35 @@ Deno.test("renderMetrics() gives one usage series per role and kind, with the ro
   assert.equal(lines.reduce((sum, s) => sum + Number(s.value), 0), 30);
   assert.match(text, /# TYPE postgres_monitor_usage_bytes gauge/);
 });
+
+Deno.test("writeTextfile() called many times at once writes the latest text and no temp file is left", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/metrics.prom`;
+    const texts = Array.from({ length: 200 }, (_, i) => `call ${i}\n`.repeat(2000));
+    const results = await Promise.allSettled(texts.map((t) => writeTextfile(path, t)));
+    assert.deepEqual(results.filter((r) => r.status === "rejected"), []);
+    assert.equal(await Deno.readTextFile(path), texts.at(-1));
+    const names = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    assert.deepEqual(names, ["metrics.prom"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("renderMetrics() counts deliveries dropped from a full alert queue as outcome overflow", () => {
+  const text = renderMetrics(snapshot({
+    alerts: [{
+      endpoint: "ops",
+      queued: 10_000,
+      sent: 1,
+      retried: 7,
+      dropped: 0,
+      overflowed: 25,
+      circuitOpen: true,
+    }],
+  }));
+  assert.ok(text.includes('postgres_monitor_alerts_total{endpoint="ops",outcome="overflow"} 25\n'));
+  assert.ok(text.includes('postgres_monitor_alerts_total{endpoint="ops",outcome="dropped"} 0\n'));
+});

@@ -55,6 +55,8 @@ export interface AlertManagerOptions {
   slackMinIntervalMs?: number;
   /** Finished deliveries remembered for dedup. @default {10000} */
   maxFinished?: number;
+  /** Pending deliveries kept per endpoint; the oldest beyond it are dropped. @default {10000} */
+  maxPending?: number;
   /** Journal size that triggers compaction, bytes. @default {1048576} */
   compactBytes?: number;
   /** The fetch implementation (e.g. one bound to a custom HTTP client). @default {globalThis.fetch} */
@@ -75,6 +77,8 @@ export interface EndpointStats {
   retried: number;
   /** Deliveries refused for good (other 4xx, 3xx) and dropped. */
   dropped: number;
+  /** Deliveries dropped unsent because the endpoint's queue was full. */
+  overflowed: number;
   /** Attempts that got no HTTP answer at all (network error or timeout); part of `retried`. */
   failed: number;
   /** The circuit breaker is open or half-open. */
@@ -223,6 +227,7 @@ export class AlertManager {
       log: opts.log,
       now: opts.now,
       maxFinished: opts.maxFinished,
+      maxPending: opts.maxPending,
       compactBytes: opts.compactBytes,
     });
     const m = new AlertManager(queue, opts);
@@ -279,10 +284,7 @@ export class AlertManager {
   deliveredThrough(): number | undefined {
     let oldest = Infinity;
     for (const w of this.#workers) {
-      for (const d of this.#queue.pending(w.ep.name)) {
-        const m = /^event:(\d+)$/.exec(d.alert.key);
-        if (m) oldest = Math.min(oldest, Number(m[1]));
-      }
+      oldest = Math.min(oldest, this.#queue.oldestEventId(w.ep.name) ?? Infinity);
     }
     return oldest === Infinity ? this.#queue.getMark() : oldest - 1;
   }
@@ -295,6 +297,7 @@ export class AlertManager {
       sent: w.sent,
       retried: w.retried,
       dropped: w.dropped,
+      overflowed: this.#queue.overflowed(w.ep.name),
       failed: w.failed,
       circuitOpen: w.consecutive >= this.#breakerFailures,
     }));
@@ -555,6 +558,7 @@ function validate(opts: AlertManagerOptions) {
     ["retryAfterMaxMs", opts.retryAfterMaxMs],
     ["breakerFailures", opts.breakerFailures],
     ["maxFinished", opts.maxFinished],
+    ["maxPending", opts.maxPending],
     ["compactBytes", opts.compactBytes],
   ];
   const nonNegative: [string, number | undefined][] = [

@@ -15,10 +15,17 @@
  * crash) is skipped. The journal is compacted (written to a temporary file, fsynced, renamed) on
  * open and whenever it grows past its size limit. It never contains endpoint URLs or secrets.
  *
+ * Bounded: an endpoint that is down for days keeps at most `maxPending` deliveries. Past that the
+ * oldest are dropped (finished as "dropped", counted by {@linkcode AlertQueue.overflowed}, logged
+ * at most once a minute), except the one that may be in flight and, for each role, its newest
+ * lock change (locked, unlocked, lock_released): whatever was dropped, the receiver ends up
+ * knowing which roles are locked. The event log keeps every event. Replay applies the bound too.
+ *
  * @module
  */
 
 import { type Alert, isAlert } from "./alert.ts";
+import { Fifo } from "./_fifo.ts";
 import { errorMessage, Logger } from "../log.ts";
 
 /** How a delivery ended. */
@@ -47,6 +54,8 @@ export class AlertQueueError extends Error {
 export interface AlertQueueOptions {
   /** Finished deliveries whose keys are remembered for dedup. @default {10000} */
   maxFinished?: number;
+  /** Pending deliveries kept per endpoint; the oldest beyond it are dropped. @default {10000} */
+  maxPending?: number;
   /** Compact once the journal is larger than this and twice its compacted size. @default {1048576} */
   compactBytes?: number;
   /** Where journal errors go. @default {new Logger()} */
@@ -67,6 +76,31 @@ interface Entry {
   delivery: Delivery;
   // False until its record was written (or failed to be), so nothing is sent before add() returns.
   ready: boolean;
+  gone: boolean;
+  // From a key "event:<id>": the event log id, which orders the shared cursor.
+  eventId: number | undefined;
+}
+
+// The pending deliveries of one endpoint.
+interface Lane {
+  all: Fifo<Entry>;
+  // The entries with an event id, in queue order.
+  events: Fifo<Entry>;
+  // Ids came in increasing order (the pump reads the event log in order), so the first is the
+  // least; an exception (a lower mark after a takeover) makes oldestEventId() scan until empty.
+  lastEventId: number;
+  unordered: boolean;
+  // Per role, its newest pending lock change: kept when the lane overflows.
+  lockChange: Map<string, Entry>;
+}
+
+// Events that change whether a role may log in: the receiver must learn the last one of each role.
+const LOCK_CHANGES = new Set(["locked", "unlocked", "lock_released"]);
+
+/** The event log id of an alert key "event:<id>", or undefined for other keys. */
+export function eventIdOf(key: string): number | undefined {
+  const m = /^event:(\d+)$/.exec(key);
+  return m ? Number(m[1]) : undefined;
 }
 
 const enc = new TextEncoder();
@@ -109,12 +143,15 @@ export class AlertQueue {
   #path: string;
   #tmp: string;
   #maxFinished: number;
+  #maxPending: number;
   #compactBytes: number;
   #log: Logger;
   #now: () => number;
   #file: Deno.FsFile | null = null;
   #pending = new Map<string, Entry>();
-  #fifo = new Map<string, Entry[]>();
+  #lanes = new Map<string, Lane>();
+  #overflowed = new Map<string, number>();
+  #overflowLoggedAt = new Map<string, number>();
   #finished = new Map<string, Outcome>();
   #mark: number | undefined;
   #size = 0;
@@ -131,6 +168,7 @@ export class AlertQueue {
     this.#path = `${dir}/${JOURNAL_FILE}`;
     this.#tmp = `${dir}/${JOURNAL_FILE}.tmp`;
     this.#maxFinished = options.maxFinished ?? 10_000;
+    this.#maxPending = options.maxPending ?? 10_000;
     this.#compactBytes = options.compactBytes ?? 1024 * 1024;
     this.#log = options.log ?? new Logger();
     this.#now = options.now ?? Date.now;
@@ -196,14 +234,18 @@ export class AlertQueue {
         entries.push(entry);
       }
     }
+    for (const ep of new Set(entries.map((e) => e.delivery.endpoint))) {
+      records.push(...this.#trim(ep));
+    }
     if (mark !== undefined && mark !== this.#mark) {
       const rec: JournalRecord = { t: "mark", mark };
       this.#apply(rec, true);
       records.push(rec);
     }
     if (records.length > 0) await this.#write(records);
-    for (const e of entries) e.ready = true;
-    return entries.map((e) => e.delivery);
+    const kept = entries.filter((e) => !e.gone);
+    for (const e of kept) e.ready = true;
+    return kept.map((e) => e.delivery);
   }
 
   /** Records that a pending delivery finished. Never throws; journal errors are logged. */
@@ -222,26 +264,41 @@ export class AlertQueue {
 
   /** The oldest pending delivery of `endpoint` that is on disk, if any. */
   head(endpoint: string): Delivery | undefined {
-    const e = this.#fifo.get(endpoint)?.[0];
+    const e = this.#lanes.get(endpoint)?.all.first();
     return e?.ready ? e.delivery : undefined;
   }
 
   /** Number of pending deliveries of `endpoint`, or of all endpoints. */
   size(endpoint?: string): number {
-    return endpoint === undefined ? this.#pending.size : this.#fifo.get(endpoint)?.length ?? 0;
+    return endpoint === undefined ? this.#pending.size : this.#lanes.get(endpoint)?.all.size ?? 0;
   }
 
   /** Pending deliveries in queue order (of `endpoint`, or of all endpoints). */
   pending(endpoint?: string): Delivery[] {
     const entries = endpoint === undefined
       ? [...this.#pending.values()]
-      : this.#fifo.get(endpoint) ?? [];
+      : [...this.#lanes.get(endpoint)?.all ?? []];
     return entries.map((e) => e.delivery);
   }
 
   /** Names of endpoints with pending deliveries. */
   endpoints(): string[] {
-    return [...this.#fifo.keys()];
+    return [...this.#lanes.keys()];
+  }
+
+  /** The least event id among the pending deliveries of `endpoint` (keys "event:<id>"). */
+  oldestEventId(endpoint: string): number | undefined {
+    const lane = this.#lanes.get(endpoint);
+    if (!lane) return undefined;
+    if (!lane.unordered) return lane.events.first()?.eventId;
+    let least: number | undefined;
+    for (const e of lane.events) if (least === undefined || e.eventId! < least) least = e.eventId;
+    return least;
+  }
+
+  /** Deliveries of `endpoint` dropped because its queue was full, since the queue was opened. */
+  overflowed(endpoint: string): number {
+    return this.#overflowed.get(endpoint) ?? 0;
   }
 
   /** Whether the delivery of `key` to `endpoint` is pending, was sent or dropped, or unknown. */
@@ -292,22 +349,18 @@ export class AlertQueue {
       const entry: Entry = {
         delivery: { endpoint: rec.ep, alert: rec.alert, enqueuedAt: rec.ts },
         ready,
+        gone: false,
+        eventId: eventIdOf(rec.alert.key),
       };
       this.#pending.set(k, entry);
-      const list = this.#fifo.get(rec.ep);
-      if (list) list.push(entry);
-      else this.#fifo.set(rec.ep, [entry]);
+      this.#push(rec.ep, entry);
       return entry;
     }
     const k = pairKey(rec.ep, rec.key);
     const entry = this.#pending.get(k);
     if (entry) {
       this.#pending.delete(k);
-      const list = this.#fifo.get(rec.ep) ?? [];
-      // Deliveries finish in order, so this is nearly always the head.
-      const i = list[0] === entry ? 0 : list.indexOf(entry);
-      if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) this.#fifo.delete(rec.ep);
+      this.#remove(rec.ep, entry);
     }
     // Re-inserting moves the key to the newest end, so eviction drops the oldest finished.
     this.#finished.delete(k);
@@ -317,6 +370,77 @@ export class AlertQueue {
       this.#finished.delete(old);
     }
     return undefined;
+  }
+
+  #push(endpoint: string, entry: Entry) {
+    let lane = this.#lanes.get(endpoint);
+    if (!lane) {
+      lane = {
+        all: new Fifo(),
+        events: new Fifo(),
+        lastEventId: -Infinity,
+        unordered: false,
+        lockChange: new Map(),
+      };
+      this.#lanes.set(endpoint, lane);
+    }
+    lane.all.push(entry);
+    const id = entry.eventId;
+    if (id !== undefined) {
+      lane.events.push(entry);
+      if (id < lane.lastEventId) lane.unordered = true;
+      lane.lastEventId = id;
+    }
+    if (LOCK_CHANGES.has(entry.delivery.alert.event)) {
+      lane.lockChange.set(entry.delivery.alert.role, entry);
+    }
+  }
+
+  #remove(endpoint: string, entry: Entry) {
+    const lane = this.#lanes.get(endpoint);
+    if (!lane || entry.gone) return;
+    lane.all.remove(entry);
+    if (entry.eventId !== undefined) lane.events.remove(entry);
+    const role = entry.delivery.alert.role;
+    if (lane.lockChange.get(role) === entry) lane.lockChange.delete(role);
+    if (lane.all.size === 0) this.#lanes.delete(endpoint);
+  }
+
+  // Drops the oldest deliveries of `endpoint` beyond the bound; returns their journal records.
+  #trim(endpoint: string): JournalRecord[] {
+    const lane = this.#lanes.get(endpoint);
+    const over = (lane?.all.size ?? 0) - this.#maxPending;
+    if (!lane || over <= 0) return [];
+    const victims: Entry[] = [];
+    const head = lane.all.first();
+    const kept = (e: Entry) => lane.lockChange.get(e.delivery.alert.role) === e;
+    // Oldest first, never the head (it may be in flight), lock changes only when nothing else is.
+    for (const e of lane.all) {
+      if (victims.length === over) break;
+      if (e !== head && !kept(e)) victims.push(e);
+    }
+    for (const e of lane.all) {
+      if (victims.length === over) break;
+      if (e !== head && kept(e)) victims.push(e);
+    }
+    const records: JournalRecord[] = victims.map((e) => ({
+      t: "done",
+      ep: endpoint,
+      key: e.delivery.alert.key,
+      outcome: "dropped",
+    }));
+    for (const r of records) this.#apply(r, true);
+    this.#overflowed.set(endpoint, this.overflowed(endpoint) + victims.length);
+    const now = this.#now();
+    if (now - (this.#overflowLoggedAt.get(endpoint) ?? -Infinity) >= 60_000) {
+      this.#overflowLoggedAt.set(endpoint, now);
+      this.#log.warn("alert queue full: oldest deliveries dropped (lock changes kept)", {
+        endpoint,
+        max_pending: this.#maxPending,
+        dropped_total: this.overflowed(endpoint),
+      });
+    }
+    return records;
   }
 
   #replay(text: string) {
@@ -331,6 +455,8 @@ export class AlertQueue {
       else if (i === last) torn = true;
       else bad++;
     });
+    // A journal written with a larger bound (or none) is cut down to this one.
+    for (const ep of [...this.#lanes.keys()]) this.#trim(ep);
     if (torn) this.#log.info("alert journal: ignored a torn last line", { path: this.#path });
     if (bad > 0) {
       this.#log.warn("alert journal: skipped unreadable lines", { path: this.#path, lines: bad });
