@@ -11,6 +11,7 @@
 import { connect, type ConnectionTarget, type Sql } from "./db/connect.ts";
 import { sqlFile } from "./db/sql_files.ts";
 import { errorMessage } from "./report/log.ts";
+import { backoffMs } from "./backoff.ts";
 
 /**
  * The leader lock's key, named once: `pg_try_advisory_lock(classid, objid)`, which pg_locks shows
@@ -114,7 +115,7 @@ export class Leadership {
         this.#lose(errorMessage(err));
       } else {
         // PostgreSQL unreachable: back off from 0.25 s to 10 s, as the other connections do.
-        delay = Math.min(250 * 2 ** this.#failures++, 10_000);
+        delay = backoffMs(this.#failures++);
         this.#cb.onError?.(errorMessage(err), delay);
       }
     } finally {

@@ -7,6 +7,7 @@
 import postgres from "postgres";
 import type { MonitorConfig } from "../config/monitor.ts";
 import { denseResults } from "./dense_results.ts";
+import { backoffMs } from "../backoff.ts";
 
 /** A postgres.js client. */
 export type Sql = postgres.Sql<Record<string, never>>;
@@ -105,7 +106,9 @@ function clientOptions(
     keep_alive: 30,
     max_pipeline: 100,
     publications: "alltables",
-    backoff: options.backoff ?? ((attempt: number) => Math.min(0.1 * 2 ** attempt, 5)),
+    // postgres.js wants seconds: 0.1 s doubling to 5 s.
+    backoff: options.backoff ??
+      ((attempt: number) => backoffMs(attempt, { baseMs: 100, maxMs: 5000 }) / 1000),
     target_session_attrs: undefined,
     onnotice: options.onNotice ?? (() => {}),
     onclose: options.onClose,

@@ -8,6 +8,7 @@
  */
 import { connect, type ConnectionTarget, type Sql } from "../db/connect.ts";
 import { errorMessage } from "../report/log.ts";
+import { backoffMs } from "../backoff.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -75,7 +76,7 @@ export class Listener {
 
   #schedule(reason: string) {
     if (this.#stopped) return;
-    const delay = this.#attempt === 0 ? 0 : Math.min(250 * 2 ** (this.#attempt - 1), 10_000);
+    const delay = this.#attempt === 0 ? 0 : backoffMs(this.#attempt - 1);
     this.#attempt++;
     this.#cb.onDisconnect(reason, delay);
     clearTimeout(this.#timer);

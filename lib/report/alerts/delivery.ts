@@ -14,6 +14,7 @@ import { AlertQueue, type Delivery } from "./queue.ts";
 import { decodeSecret, signWebhook } from "./signing.ts";
 import { errorMessage, type Logger } from "../log.ts";
 import { VERSION } from "../../version.ts";
+import { backoffMs } from "../../backoff.ts";
 
 /** One place alerts are sent to. */
 export interface Endpoint {
@@ -431,7 +432,7 @@ export class AlertManager {
     w.attempts++;
     w.consecutive++;
     const now = performance.now();
-    const bound = Math.min(this.#retryMaxMs, this.#retryBaseMs * 2 ** Math.min(w.attempts - 1, 40));
+    const bound = backoffMs(w.attempts - 1, { baseMs: this.#retryBaseMs, maxMs: this.#retryMaxMs });
     let delay = Math.random() * bound;
     if (r.retryAfterMs !== undefined) {
       delay = Math.max(delay, Math.min(r.retryAfterMs, this.#retryAfterMaxMs));
