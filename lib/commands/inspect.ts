@@ -10,6 +10,7 @@ import { sqlFile } from "../db/sql_files.ts";
 import { LEADER_LOCK_PARAMS } from "../leader.ts";
 import { Enforcer, type LockRow } from "../enforce/enforcer.ts";
 import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
+import { type RoleStatus, statusOf } from "../evaluate/evaluator.ts";
 import { listRoles, measureOwners } from "../measure/catalog.ts";
 import {
   chargedBreakdown,
@@ -45,7 +46,7 @@ export interface StatusRow {
   /** Hard limit. */
   hard_limit_bytes: number;
   /** ok, over_soft, over_hard, locked, locked_manual, exempt. */
-  state: string;
+  state: RoleStatus;
   /** Where the limit comes from: "user", "member_of 'g'", "member_of 'g' (shared)". */
   source: string;
   /**
@@ -220,15 +221,10 @@ export async function status(
     const rows = [...limits.values()].map((l): StatusRow => {
       const usage = usageOf(l.role.oid);
       const lock = locks.get(l.role.oid);
-      const state = lock
-        ? (lock.manual_unlock ? "locked_manual" : "locked")
-        : l.protectedReason
-        ? "exempt"
-        : usage > l.limit.hard_limit
-        ? "over_hard"
-        : usage > l.limit.soft_limit
-        ? "over_soft"
-        : "ok";
+      const state = statusOf(usage, l, {
+        locked: lock !== undefined,
+        lockedManual: lock?.manual_unlock ?? false,
+      });
       return {
         role: l.role.name,
         usage_bytes: usage,

@@ -86,16 +86,24 @@ export interface Evaluation {
 }
 
 /** Display state of a role, as `status` prints it. */
-export type RoleStatus = "ok" | "over_soft" | "over_hard" | "locked" | "locked_manual";
+export type RoleStatus = "ok" | "over_soft" | "over_hard" | "locked" | "locked_manual" | "exempt";
 
 /** The state of a role never seen before. */
 export function initialState(): RoleState {
   return { locked: false, lockedManual: false, overSoft: false };
 }
 
-/** Display state of a role from its usage, limit and state. */
-export function statusOf(usage: number, limit: EffectiveLimit, state: RoleState): RoleStatus {
+/**
+ * Display state of a role from its usage, limit and lock (the daemon's and `status`'s one rule):
+ * a lock first, then a protected role is `exempt` whatever its usage, then usage against limits.
+ */
+export function statusOf(
+  usage: number,
+  limit: EffectiveLimit,
+  state: Pick<RoleState, "locked" | "lockedManual">,
+): RoleStatus {
   if (state.locked) return state.lockedManual ? "locked_manual" : "locked";
+  if (limit.protectedReason) return "exempt";
   if (usage > limit.limit.hard_limit) return "over_hard";
   if (usage > limit.limit.soft_limit) return "over_soft";
   return "ok";

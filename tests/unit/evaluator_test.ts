@@ -364,3 +364,11 @@ Deno.test("statusOf() uses strictly-greater comparisons for over_hard and over_s
   assert.equal(statusOf(HARD, limit, s), "over_soft");
   assert.equal(statusOf(HARD + 1, limit, s), "over_hard");
 });
+
+Deno.test("statusOf() says exempt for a protected role unless it is locked", () => {
+  const limit = limitOf({}, "superuser");
+  assert.equal(statusOf(HARD + 1, limit, initialState()), "exempt");
+  assert.equal(statusOf(0, limit, initialState()), "exempt");
+  assert.equal(statusOf(0, limit, lockedState()), "locked");
+  assert.equal(statusOf(0, limit, lockedState({ lockedManual: true })), "locked_manual");
+});
