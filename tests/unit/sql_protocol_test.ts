@@ -181,7 +181,7 @@ Deno.test("the channel reaches sql/ only through the install setting that admin.
     /sqlFile\("install_settings"\),\s*\[config\.monitor\.user, config\.monitor\.listen_channel\]/,
   );
   assert.match(
-    read("lib/commands/inspect.ts"),
+    read("lib/commands/unlock.ts"),
     /sqlFile\("announce_locks"\), \[config\.monitor\.listen_channel, LOCKS_CHANGED\]/,
   );
 });
