@@ -119,18 +119,32 @@ async function requireSuperuser(admin: Sql): Promise<Record<string, string>> {
   return Number(row.version) >= 170000 ? { transaction_timeout: "0" } : {};
 }
 
-/** Creates the monitoring role if missing and installs sql/ in every monitored database. */
-export async function install(config: Config, opts: AdminOptions): Promise<void> {
-  const m = config.monitor;
-  const admin = adminConnect(config, opts, m.control_database);
-  let dbs: string[];
-  let settings: Record<string, string>;
+/**
+ * Connects to the control database as the superuser, checks that it is one, and asks `databases`
+ * which databases to act on; returns them with the session settings for this server's version.
+ */
+async function adminPlan(
+  config: Config,
+  opts: AdminOptions,
+  databases: (admin: Sql) => Promise<string[]>,
+): Promise<{ dbs: string[]; settings: Record<string, string> }> {
+  const admin = adminConnect(config, opts, config.monitor.control_database);
   try {
-    settings = await requireSuperuser(admin);
-    dbs = await targetDatabases(config, admin, opts.template1 ?? true);
+    const settings = await requireSuperuser(admin);
+    return { dbs: await databases(admin), settings };
   } finally {
     await admin.end({ timeout: 2 });
   }
+}
+
+/** Creates the monitoring role if missing and installs sql/ in every monitored database. */
+export async function install(config: Config, opts: AdminOptions): Promise<void> {
+  const m = config.monitor;
+  const { dbs, settings } = await adminPlan(
+    config,
+    opts,
+    (admin) => targetDatabases(config, admin, opts.template1 ?? true),
+  );
   await runFile(config, opts, m.control_database, ["create_monitor_role"], settings);
   for (const db of dbs) {
     const files: SqlName[] = db === m.control_database
@@ -145,17 +159,12 @@ export async function install(config: Config, opts: AdminOptions): Promise<void>
 /** Removes everything install created (and the role too with `dropRole`, if install made it). */
 export async function uninstall(config: Config, opts: AdminOptions): Promise<void> {
   const m = config.monitor;
-  const admin = adminConnect(config, opts, m.control_database);
-  let dbs: string[];
-  let settings: Record<string, string>;
-  try {
-    settings = await requireSuperuser(admin);
-    // Every database, not only the monitored ones: the set may have changed since install.
-    dbs = await listDatabases(admin);
-    dbs.push("template1");
-  } finally {
-    await admin.end({ timeout: 2 });
-  }
+  // Every database, not only the monitored ones: the set may have changed since install.
+  const { dbs, settings } = await adminPlan(
+    config,
+    opts,
+    async (admin) => [...await listDatabases(admin), "template1"],
+  );
   for (const db of dbs) {
     opts.out(`uninstalling from database '${db}'`);
     // Triggers in batches, each batch its own transaction (bounded lock count).
