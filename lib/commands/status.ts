@@ -6,12 +6,11 @@
  * @module
  */
 import { type Config, formatBytes } from "../config/mod.ts";
-import { connect, type Sql, targetFromConfig } from "../db/connect.ts";
+import type { Sql } from "../db/connect.ts";
 import { sqlFile } from "../db/sql_files.ts";
 import { LEADER_LOCK_PARAMS } from "../leader.ts";
 import { chargedBreakdown } from "../evaluate/charges.ts";
 import { type RoleStatus, statusOf } from "../evaluate/evaluator.ts";
-import { requireTrustedControl } from "../measure/schema_trust.ts";
 import { measureSnapshot } from "../measure/snapshot.ts";
 import { USAGE_KINDS, type UsageBreakdown } from "../measure/usage_cache.ts";
 import {
@@ -21,6 +20,7 @@ import {
   readNotifyQueue,
 } from "../watch/notify_queue.ts";
 import { EXIT } from "./exit.ts";
+import { withTrustedControl } from "./control.ts";
 
 /** One row of `status`. */
 export interface StatusRow {
@@ -107,10 +107,7 @@ export interface StatusResult {
 
 /** Usage and state of every limited role. */
 export async function status(config: Config): Promise<StatusResult> {
-  const target = await targetFromConfig(config.monitor);
-  const control = connect(target, config.monitor.control_database, { max: 1 });
-  try {
-    await requireTrustedControl(control, config.monitor.control_database);
+  return await withTrustedControl(config, async (control, target) => {
     const { limits, charges, usage: usageOf, cache, locks, missing, failed } =
       await measureSnapshot(config, target, control);
     const rows = [...limits.values()].map((l): StatusRow => {
@@ -141,9 +138,7 @@ export async function status(config: Config): Promise<StatusResult> {
       leader: await leaderOf(control),
       notify_queue: await notifyQueueStatus(control),
     };
-  } finally {
-    await control.end({ timeout: 2 });
-  }
+  });
 }
 
 /** Renders `status` rows as an aligned text table. */
