@@ -40,6 +40,10 @@ function snapshot(usage: number, extra: Partial<Snapshot> = {}): Snapshot {
     reason: "over",
     usage_bytes: usage,
     manual_unlock: true,
+    prior_canlogin: true,
+    role_exists: true,
+    can_login: false,
+    sessions: 0,
   };
   return {
     limits: new Map([[OID, limit]]),
