@@ -109,8 +109,11 @@ const webhookSecret: Field<string> = (value, key) => {
   return value;
 };
 
-/** Whether `text` is a Standard Webhooks secret: "whsec_" + padded base64 of 24..64 bytes. */
-function isWebhookSecret(text: string): boolean {
+/**
+ * Whether `text` is a Standard Webhooks secret: "whsec_" + padded base64 of 24..64 bytes. The one
+ * rule for a configured `secret` and for what the alert queue is given (a `secret_file` too).
+ */
+export function isWebhookSecret(text: string): boolean {
   if (!text.startsWith(WEBHOOK_SECRET_PREFIX)) return false;
   const base64 = text.slice(WEBHOOK_SECRET_PREFIX.length);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) return false;

@@ -464,6 +464,9 @@ Deno.test("open() rejects bad endpoints without echoing URLs or secrets", async 
   await bad(webhook("x", "ftp://hunter2@example.com"), "url must be an http(s) URL");
   await bad(webhook("x", "not a url hunter2"), "url must be an http(s) URL");
   await bad(webhook("x", "http://127.0.0.1/", { secret: "whsec_hunter2!!" }), "secret");
+  // The configuration's rule, for a secret_file's secret too: the prefix, and 24 to 64 bytes.
+  await bad(webhook("x", "http://127.0.0.1/", { secret: "whsec_" + btoa("hunter2") }), "secret");
+  await bad(webhook("x", "http://127.0.0.1/", { secret: btoa("hunter2".repeat(4)) }), "secret");
   await bad(webhook("x", "http://127.0.0.1/", { timeoutMs: 0 }), "timeoutMs");
   await assert.rejects(
     () => h.open([webhook("x", "http://127.0.0.1/"), webhook("x", "http://127.0.0.1/")]),

@@ -11,7 +11,9 @@
 
 import { type Alert, isAlert, slackBody, webhookBody } from "./alert.ts";
 import { AlertQueue, type Delivery } from "./queue.ts";
-import { decodeSecret, signWebhook } from "./signing.ts";
+import { signWebhook } from "./signing.ts";
+import { isHttpUrl } from "../../config/fields.ts";
+import { isWebhookSecret } from "../../config/webhooks.ts";
 import { errorMessage, type Logger } from "../log.ts";
 import { VERSION } from "../../version.ts";
 import { backoffMs } from "../../backoff.ts";
@@ -528,23 +530,15 @@ function validate(opts: AlertManagerOptions) {
     if (ep.kind !== "slack" && ep.kind !== "webhook") {
       throw new AlertConfigError(`Alert endpoint '${name}': kind must be 'slack' or 'webhook'`);
     }
-    let url: URL | undefined;
-    try {
-      url = new URL(ep.url);
-    } catch {
-      // reported below without echoing the URL
-    }
-    if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    // The configuration's rules (lib/config/), so that a `secret_file` meets the same ones as a
+    // `secret`; neither the URL nor the secret is echoed.
+    if (typeof ep.url !== "string" || !isHttpUrl(ep.url)) {
       throw new AlertConfigError(`Alert endpoint '${name}': url must be an http(s) URL`);
     }
-    if (ep.secret !== null) {
-      try {
-        decodeSecret(ep.secret);
-      } catch {
-        throw new AlertConfigError(
-          `Alert endpoint '${name}': secret must be 'whsec_' followed by base64`,
-        );
-      }
+    if (ep.secret !== null && !isWebhookSecret(ep.secret)) {
+      throw new AlertConfigError(
+        `Alert endpoint '${name}': secret must be 'whsec_' followed by the base64 of 24 to 64 bytes`,
+      );
     }
     if (!Array.isArray(ep.events) || !ep.events.every((e) => typeof e === "string")) {
       throw new AlertConfigError(`Alert endpoint '${name}': events must be a list of names`);
