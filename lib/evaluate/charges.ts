@@ -17,20 +17,13 @@
  * @module
  */
 import type { EffectiveLimit } from "./resolve.ts";
-import { protectedReason } from "./resolve.ts";
+import { protectedReason, type RoleIdentity } from "./resolve.ts";
 
-/** A role some limited role is a direct or indirect member of (sql/role_groups.sql). */
-export interface GroupInfo {
-  /** Role oid. */
-  oid: number;
-  /** Role name. */
-  name: string;
-  /** rolsuper. */
-  superuser: boolean;
-  /** rolreplication. */
-  replication: boolean;
-  /** True for the role the daemon is connected as. */
-  is_self: boolean;
+/**
+ * A role some limited role is a direct or indirect member of (sql/role_groups.sql): the fields of
+ * {@linkcode RoleInfo} that decide whether it is protected, and its limited members.
+ */
+export interface GroupInfo extends RoleIdentity {
   /** Oids of the limited roles that are its direct or indirect members. */
   members: number[];
 }

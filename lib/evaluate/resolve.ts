@@ -5,8 +5,8 @@
  */
 import type { LimitEntry } from "../config/limits.ts";
 
-/** What the daemon knows about a role from the catalog (sql/list_roles.sql). */
-export interface RoleInfo {
+/** A role as the catalog names it, with what decides whether it may be locked. */
+export interface RoleIdentity {
   /** Role oid (cluster-wide). */
   oid: number;
   /** Role name, exactly as in the catalog. */
@@ -15,10 +15,14 @@ export interface RoleInfo {
   superuser: boolean;
   /** rolreplication. */
   replication: boolean;
-  /** rolcanlogin. */
-  can_login: boolean;
   /** True for the role the daemon is connected as. */
   is_self: boolean;
+}
+
+/** What the daemon knows about a role from the catalog (sql/list_roles.sql). */
+export interface RoleInfo extends RoleIdentity {
+  /** rolcanlogin. */
+  can_login: boolean;
   /** Limited groups (named in the limits file) this role is a direct or indirect member of. */
   groups: string[];
 }

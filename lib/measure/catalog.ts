@@ -8,7 +8,7 @@
  */
 import type { Sql } from "../db/connect.ts";
 import { sqlFile } from "../db/sql_files.ts";
-import type { RoleInfo } from "../evaluate/resolve.ts";
+import type { RoleIdentity, RoleInfo } from "../evaluate/resolve.ts";
 import type { RelationSize } from "./usage_cache.ts";
 import type { TupleCounters } from "../watch/verify.ts";
 
@@ -49,14 +49,21 @@ export async function listRoles(
     JSON.stringify(groups),
   ]);
   return rows.map((r) => ({
-    oid: Number(r.oid),
-    name: String(r.name),
-    superuser: Boolean(r.superuser),
-    replication: Boolean(r.replication),
+    ...roleIdentity(r),
     can_login: Boolean(r.can_login),
-    is_self: Boolean(r.is_self),
     groups: Array.isArray(r.groups) ? r.groups.map(String) : [],
   }));
+}
+
+/** A role's identity from a catalog row (sql/list_roles.sql, sql/role_groups.sql). */
+export function roleIdentity(row: Record<string, unknown>): RoleIdentity {
+  return {
+    oid: Number(row.oid),
+    name: String(row.name),
+    superuser: Boolean(row.superuser),
+    replication: Boolean(row.replication),
+    is_self: Boolean(row.is_self),
+  };
 }
 
 /**
