@@ -9,7 +9,6 @@ import { type Config, describeEntry, loadConfig, parseListenAddress } from "./co
 import { RESTART_KEYS } from "./config/settings.ts";
 import { Coalesced } from "./coalesce.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
-import { sqlFile } from "./db/sql_files.ts";
 import { Enforcer } from "./enforce/enforcer.ts";
 import { type StoppedWriter, WriterStopper } from "./enforce/writers.ts";
 import {
@@ -53,15 +52,8 @@ import { measuredWhereOwned, roleDatabases } from "./measure/role_databases.ts";
 import { creatingBytes } from "./watch/creating.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
-import { AlertManager } from "./report/alerts/mod.ts";
+import { AlertPump } from "./report/alerts/pump.ts";
 import { type Health, type MetricsServer, serveMetrics } from "./report/http.ts";
-import {
-  alertFromEvent,
-  endpointsFromConfig,
-  EVENTS_PAGE_ROWS,
-  eventsSince,
-  lastEventId,
-} from "./report/outbox.ts";
 import { Syslog } from "./report/syslog.ts";
 import { VERSION } from "./version.ts";
 import { applyPlan, DatabaseScope, planMetrics, type PlanOptions } from "./watch/databases.ts";
@@ -190,8 +182,6 @@ export class Daemon {
   #forceDryRun: boolean;
   #onStatus: (status: string) => void;
   #leaderName: string;
-  #sharedThrough = -1;
-  #cursorShare = new Coalesced(() => this.#shareCursorOnce(), () => this.#stopped);
   #control!: Sql;
   #enforcer!: Enforcer;
   #syslog?: Syslog;
@@ -262,9 +252,7 @@ export class Daemon {
   /** Periodic watchers with a round in progress (see #watchTables). */
   #watchers = new Set<string>();
   #http?: MetricsServer;
-  #alerts?: AlertManager;
-  #host = "unknown";
-  #pumps = new Coalesced(() => this.#pumpAlertsOnce(), () => this.#stopped);
+  #alerts?: AlertPump;
   #notifyQueue: NotifyQueueWatch;
   /** Stops other roles' writes into locked roles' relations (lib/enforce/writers.ts). */
   #writers = new WriterStopper();
@@ -308,6 +296,14 @@ export class Daemon {
     this.#control = connect(this.#target, m.control_database, { max: 2 });
     this.#enforcer = new Enforcer(this.#control, { dryRun: this.#dryRun });
     this.#tempLimits = new TempFileLimits(this.#control, this.#log);
+    this.#alerts = new AlertPump({
+      control: this.#control,
+      log: this.#log,
+      leaderName: this.#leaderName,
+      stopped: () => this.#stopped,
+      detach: (task, promise) => this.#detach(task, promise),
+    });
+    this.#alerts.configure({ dryRun: this.#dryRun });
     this.#scope = new DatabaseScope({
       control: this.#control,
       log: this.#log,
@@ -324,7 +320,7 @@ export class Daemon {
       limits: this.#config.limits.length,
     });
     await this.#waitForControl();
-    await this.#openAlerts();
+    await this.#alerts.open(m);
     await this.#restoreState();
     await this.sweep("start");
     // "running" means real time is on: wait (bounded) for every LISTEN to be active.
@@ -418,113 +414,9 @@ export class Daemon {
     });
   }
 
-  /** Opens the durable alert queue when any endpoint is configured. */
-  async #openAlerts() {
-    const m = this.#config.monitor;
-    const endpoints = await endpointsFromConfig(m);
-    if (endpoints.length === 0) return;
-    try {
-      this.#host = Deno.hostname();
-    } catch {
-      // --allow-sys=hostname missing: alerts say "unknown"
-    }
-    this.#alerts = await AlertManager.open({
-      dir: m.state_dir,
-      endpoints,
-      log: this.#log,
-      onSettled: () => this.#detach("share alert cursor", this.#shareCursor()),
-      retryBaseMs: m.alert_retry_base_ms,
-      retryMaxMs: m.alert_retry_max_ms,
-      breakerFailures: m.circuit_breaker_failures,
-      breakerCooldownMs: m.circuit_breaker_cooldown_ms,
-    });
-    // Taking over from another daemon: move the mark to where its deliveries got to; the first
-    // pump reads on from there and the queue skips what this daemon already has. First run ever:
-    // alert from now on, not for the whole history.
-    const shared = await this.#readCursor();
-    if (shared !== undefined) {
-      await this.#alerts.enqueue([], shared);
-    } else if (this.#alerts.mark() === undefined) {
-      await this.#alerts.enqueue([], await lastEventId(this.#control));
-    }
-    this.#log.info("alerts enabled", {
-      endpoints: endpoints.map((e) => e.name),
-      from_event: this.#alerts.mark(),
-    });
-  }
-
-  /** The shared alert cursor, or undefined (none yet, or an install that predates it). */
-  async #readCursor(): Promise<number | undefined> {
-    try {
-      const [row] = await this.#control.unsafe(sqlFile("alert_cursor_get"));
-      return row === undefined ? undefined : Number(row.id);
-    } catch (err) {
-      this.#log.warn("no shared alert cursor; run 'install' again to add it", {
-        error: errorMessage(err),
-      });
-      return undefined;
-    }
-  }
-
-  /** Publishes how far alert delivery has got, for a standby that takes over (coalesced). */
-  #shareCursor(): Promise<void> {
-    return this.#cursorShare.run();
-  }
-
-  async #shareCursorOnce(): Promise<void> {
-    const through = this.#alerts?.deliveredThrough();
-    if (through === undefined || through <= this.#sharedThrough || this.#stopped) return;
-    try {
-      await this.#control.unsafe(sqlFile("alert_cursor_set"), [through, this.#leaderName]);
-      this.#sharedThrough = through;
-    } catch (err) {
-      this.#log.warn("cannot share the alert cursor", { error: errorMessage(err) });
-    }
-  }
-
-  /** Hands every new event-log row to the alert queue (coalesced; never throws). */
-  async #pumpAlerts(): Promise<void> {
-    if (!this.#alerts || this.#dryRun) return;
-    await this.#pumps.run();
-  }
-
-  async #pumpAlertsOnce(): Promise<void> {
-    const alerts = this.#alerts;
-    if (!alerts) return;
-    try {
-      for (;;) {
-        const rows = await eventsSince(this.#control, alerts.mark() ?? 0);
-        if (rows.length === 0) break;
-        await alerts.enqueue(
-          rows.map((r) => alertFromEvent(r, this.#host)),
-          rows[rows.length - 1]!.id,
-        );
-        this.#detach("share alert cursor", this.#shareCursor());
-        if (rows.length < EVENTS_PAGE_ROWS) break;
-      }
-    } catch (err) {
-      this.#log.warn("cannot read the event log for alerts; will retry", {
-        error: errorMessage(err),
-      });
-    }
-  }
-
-  /** Dry run writes no event log: alerts are queued directly, marked as dry run. */
-  async #dryRunAlert(d: Decision) {
-    const event = d.kind === "lock" ? "locked" : d.kind === "unlock" ? "unlocked" : d.kind;
-    await this.#alerts?.enqueue([{
-      key: `dry:${event}:${d.oid}:${Date.now()}`,
-      event,
-      role: d.role,
-      usage_bytes: d.usage,
-      soft_limit_bytes: d.soft,
-      hard_limit_bytes: d.hard,
-      at: new Date().toISOString(),
-      host: this.#host,
-      actor: null,
-      detail: { reason: d.reason },
-      dry_run: true,
-    }]);
+  /** Hands every new event-log row to the alert queue (lib/report/alerts/pump.ts). */
+  #pumpAlerts(): Promise<void> {
+    return this.#alerts?.pump() ?? Promise.resolve();
   }
 
   /** Soft-warning times from the event log, so a restart does not repeat or lose warnings. */
@@ -580,6 +472,7 @@ export class Daemon {
     this.#config = next;
     this.#log.setLevel(next.monitor.log_level);
     this.#enforcer.dryRun = this.#dryRun;
+    this.#alerts?.configure({ dryRun: this.#dryRun });
     clearInterval(this.#hotTimer);
     this.#hotTimer = setInterval(() => this.#remeasureHot(), next.monitor.hot_interval_ms);
     this.#startWatchers();
@@ -1859,7 +1752,7 @@ export class Daemon {
         }
       }
       if (d.kind !== "lock") this.#count(d.kind);
-      if (this.#dryRun) await this.#dryRunAlert(d);
+      if (this.#dryRun) await this.#alerts?.dryRunAlert(d);
       return true;
     } catch (err) {
       this.#log.error("cannot carry out decision, will retry", {
@@ -1966,7 +1859,7 @@ export class Daemon {
       databaseStates: this.#scope?.last && planMetrics(this.#scope.last),
       detectionLag: this.#lag,
       notifyQueue: this.#notifyQueue.last,
-      alerts: this.#alerts?.stats().map((e) => ({
+      alerts: this.#alerts?.stats()?.map((e) => ({
         endpoint: e.endpoint,
         queued: e.queued,
         sent: e.sent,
@@ -2048,7 +1941,7 @@ export class Daemon {
         ]),
         this.#control?.end({ timeout: 1 }).catch(() => {}),
         this.#http?.shutdown().catch(() => {}),
-        this.#alerts?.close().catch(() => {}),
+        this.#alerts?.close(),
         this.#syslog?.close(),
       ]);
     })();
