@@ -11,6 +11,7 @@ import { Coalesced } from "./coalesce.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
 import { Enforcer } from "./enforce/enforcer.ts";
 import { type StoppedWriter, WriterStopper } from "./enforce/writers.ts";
+import { reconcileLocks } from "./enforce/reconcile.ts";
 import {
   type Decision,
   evaluate,
@@ -1490,60 +1491,19 @@ export class Daemon {
     await this.#tempLimits?.apply(this.#limits, this.#dryRun);
   }
 
-  /** Lock rows vs reality: finish interrupted locks, forget vanished roles, honour unlocks. */
+  /** Lock rows vs reality (lib/enforce/reconcile.ts). */
   async #reconcileLocks() {
     if (this.#dryRun) return;
-    // The snapshot may be older than a lock or unlock carried out meanwhile: such roles keep the
-    // state their own decision gave them (the next sweep looks again).
-    const versions = new Map(this.#lockVersion);
-    const locks = await this.#enforcer.loadLocks();
-    const stale = (oid: number) =>
-      this.#inflight.has(oid) || this.#lockVersion.get(oid) !== versions.get(oid);
-    const lockedOids = new Set<number>();
-    for (const l of locks) {
-      if (stale(l.oid)) {
-        lockedOids.add(l.oid);
-        continue;
-      }
-      if (!l.role_exists) {
-        await this.#enforcer.unlock(l.oid, null, "role was dropped");
-        this.#log.info("forgot the lock of a dropped role", { role: l.name });
-        continue;
-      }
-      if (l.can_login) {
-        // An administrator restored LOGIN by hand: that ends our lock. If the role is still
-        // over its hard limit, evaluation locks it again.
-        const r = await this.#enforcer.unlock(l.oid, null, "LOGIN was restored outside the daemon");
-        this.#log.warn("lock ended outside the daemon (LOGIN restored by hand)", {
-          role: l.name,
-          result: r,
-        });
-        const s = this.#state(l.oid);
-        s.locked = false;
-        s.lockedManual = false;
-        continue;
-      }
-      lockedOids.add(l.oid);
-      const s = this.#state(l.oid);
-      s.locked = true;
-      s.lockedManual = l.manual_unlock;
-      if (l.sessions > 0) {
-        // A lock whose session termination was interrupted (or a session that slipped in).
-        const n = await this.#enforcer.terminate(l.oid);
-        this.#log.warn("terminated sessions of a locked role", { role: l.name, sessions: n });
-        this.#count("sessions_terminated", n);
-      }
-    }
-    for (const [oid, s] of this.#states) {
-      if (s.locked && !lockedOids.has(oid) && !stale(oid)) {
-        s.locked = false;
-        s.lockedManual = false;
-        s.belowHardSince = undefined;
-        this.#log.info("lock was released by hand", {
-          role: this.#limits.get(oid)?.role.name ?? String(oid),
-        });
-      }
-    }
+    await reconcileLocks({
+      enforcer: this.#enforcer,
+      log: this.#log,
+      limits: this.#limits,
+      states: this.#states,
+      state: (oid) => this.#state(oid),
+      inflight: this.#inflight,
+      lockVersion: this.#lockVersion,
+      count: (action, n) => this.#count(action, n),
+    });
   }
 
   /** Evaluates every dirty role; decisions for one role run in order, roles in parallel. */
