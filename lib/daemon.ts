@@ -12,13 +12,7 @@ import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db
 import { Enforcer } from "./enforce/enforcer.ts";
 import { type StoppedWriter, WriterStopper } from "./enforce/writers.ts";
 import { reconcileLocks } from "./enforce/reconcile.ts";
-import {
-  type Decision,
-  evaluate,
-  initialState,
-  type RoleState,
-  statusOf,
-} from "./evaluate/evaluator.ts";
+import { type Decision, evaluate, initialState, type RoleState } from "./evaluate/evaluator.ts";
 import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
 import { keepUnsent } from "./evaluate/unsent.ts";
 import {
@@ -52,7 +46,7 @@ import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
 import { measuredWhereOwned, roleDatabases } from "./measure/role_databases.ts";
 import { creatingBytes } from "./watch/creating.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
-import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
+import { StatusReport } from "./report/status.ts";
 import { AlertPump } from "./report/alerts/pump.ts";
 import { type Health, type MetricsServer, serveMetrics } from "./report/http.ts";
 import { Syslog } from "./report/syslog.ts";
@@ -240,12 +234,8 @@ export class Daemon {
   /** Catalog-text measurements started, and per database the latest one applied (none older). */
   #textSeq = 0;
   #textApplied = new Map<string, number>();
-  #counters: Record<string, number> = {};
-  #notifications = 0;
-  #lastSweepSeconds = 0;
-  #lastSweepAt = 0;
-  #metricsTimer?: Timer;
-  #lag = new Histogram();
+  /** Counters, metrics, health and status (lib/report/status.ts). */
+  #status: StatusReport;
   #metricsTick?: Timer;
   #lockTimer?: Timer;
   #pollTimer?: Timer;
@@ -276,6 +266,42 @@ export class Daemon {
     this.#onStatus = options.onStatus ?? (() => {});
     this.#leaderName = options.leaderName ?? "postgres_realtime_monitor";
     this.#notifyQueue = new NotifyQueueWatch(options.log);
+    this.#status = new StatusReport({
+      log: options.log,
+      stopped: () => this.#stopped,
+      detach: (task, promise) => this.#detach(task, promise),
+      sources: {
+        limits: () => this.#limits,
+        usage: (oid) => this.#usage(oid),
+        kinds: (oid) => chargedBreakdown(this.#charges, oid, (o) => this.#cache.breakdown(o)),
+        state: (oid) => this.#state(oid),
+        databases: () =>
+          [...this.#dbs.values()].map((db) => ({ name: db.name, up: db.listener.connected })),
+        controlListenerUp: () => this.#controlListener?.connected,
+        databaseStates: () => this.#scope?.last && planMetrics(this.#scope.last),
+        notifyQueue: () => this.#notifyQueue.last,
+        alerts: () =>
+          this.#alerts?.stats()?.map((e) => ({
+            endpoint: e.endpoint,
+            queued: e.queued,
+            sent: e.sent,
+            retried: e.retried,
+            dropped: e.dropped,
+            overflowed: e.overflowed,
+            circuitOpen: e.circuitOpen,
+          })),
+      },
+    });
+  }
+
+  #configureStatus() {
+    const m = this.#config.monitor;
+    this.#status.configure({
+      prometheusEnabled: m.prometheus_enabled,
+      metricsFile: m.metrics_file,
+      sweepInterval: m.sweep_interval,
+      dryRun: this.#dryRun,
+    });
   }
 
   get #dryRun(): boolean {
@@ -287,6 +313,7 @@ export class Daemon {
     this.#config = config ?? await loadConfig(this.#configDir);
     const m = this.#config.monitor;
     this.#log.setLevel(m.log_level);
+    this.#configureStatus();
     this.#target = await targetFromConfig(m);
     if (m.syslog_enabled) {
       this.#syslog = new Syslog({
@@ -350,14 +377,14 @@ export class Daemon {
     // most 10 s old.
     this.#metricsTick = setInterval(() => {
       this.#detach("read NOTIFY queue", this.#notifyQueue.read(this.#control));
-      this.#scheduleMetrics();
+      this.#status.scheduleMetrics();
     }, 10_000);
     if (m.metrics_listen) {
       const { hostname, port } = parseListenAddress(m.metrics_listen);
       this.#http = serveMetrics({
         hostname,
         port,
-        metrics: () => this.#metricsText(),
+        metrics: () => this.#status.metricsText(),
         health: () => this.health(),
       });
       this.#log.info("serving /metrics and /healthz", { address: m.metrics_listen });
@@ -367,19 +394,13 @@ export class Daemon {
       listening: [...this.#dbs.values()].filter((db) => db.listener.connected).length,
       limited_roles: this.#limits.size,
     });
-    this.#onStatus(this.#statusLine());
+    this.#onStatus(this.#status.statusLine());
     this.#started = true;
     if (this.#reloadWanted) {
       await this.reload().catch((err) =>
         this.#log.error("reload failed", { error: errorMessage(err) })
       );
     }
-  }
-
-  /** "enforcing 3 limited roles in 2 databases (dry run)". */
-  #statusLine(): string {
-    const dry = this.#dryRun ? " (dry run)" : "";
-    return `enforcing ${this.#limits.size} limited role(s) in ${this.#dbs.size} database(s)${dry}`;
   }
 
   /** Waits (logging, with backoff) until the control database answers and has the schema. */
@@ -474,6 +495,7 @@ export class Daemon {
     this.#log.setLevel(next.monitor.log_level);
     this.#enforcer.dryRun = this.#dryRun;
     this.#alerts?.configure({ dryRun: this.#dryRun });
+    this.#configureStatus();
     clearInterval(this.#hotTimer);
     this.#hotTimer = setInterval(() => this.#remeasureHot(), next.monitor.hot_interval_ms);
     this.#startWatchers();
@@ -483,7 +505,7 @@ export class Daemon {
     });
     await this.sweep("reload");
     this.#scheduleSweep();
-    this.#onStatus(this.#statusLine());
+    this.#onStatus(this.#status.statusLine());
     return true;
   }
 
@@ -533,8 +555,7 @@ export class Daemon {
     for (const oid of this.#states.keys()) if (!this.#limits.has(oid)) this.#states.delete(oid);
     await phase("evaluate", () => this.#runEvaluations());
     await phase("alerts", () => this.#pumpAlerts());
-    this.#lastSweepSeconds = (performance.now() - t0) / 1000;
-    this.#lastSweepAt = Date.now() / 1000;
+    this.#status.sweepDone((performance.now() - t0) / 1000);
     this.#log.debug("sweep done", {
       reason,
       ms: Math.round(performance.now() - t0),
@@ -543,7 +564,7 @@ export class Daemon {
       roles: this.#limits.size,
     });
     await this.#notifyQueue.read(this.#control);
-    await this.#writeMetrics();
+    await this.#status.writeMetrics();
   }
 
   async #refreshLimits() {
@@ -1001,7 +1022,7 @@ export class Daemon {
    * is gone. Only oids of relations the daemon knows as a limited role's become hot.
    */
   #onNotify(db: Database, payload: string) {
-    this.#notifications++;
+    this.#status.notified();
     const hint = parsePayload(payload);
     if (hint.kind === "locks") {
       if (db.name === this.#config.monitor.control_database) this.#controlSweep();
@@ -1524,7 +1545,7 @@ export class Daemon {
       this.#evaluating = false;
     }
     this.#detach("send alerts", this.#pumpAlerts());
-    this.#scheduleMetrics();
+    this.#status.scheduleMetrics();
   }
 
   /**
@@ -1623,7 +1644,7 @@ export class Daemon {
   }
 
   #count(action: string, n = 1) {
-    this.#counters[action] = (this.#counters[action] ?? 0) + n;
+    this.#status.count(action, n);
   }
 
   async #carryOut(d: Decision, since?: number): Promise<boolean> {
@@ -1668,7 +1689,7 @@ export class Daemon {
           state.lockedManual = d.manualUnlock;
           state.overHardSince = undefined;
           const lagMs = since === undefined ? undefined : Date.now() - since;
-          if (lagMs !== undefined && !this.#dryRun) this.#lag.observe(lagMs / 1000);
+          if (lagMs !== undefined && !this.#dryRun) this.#status.lag.observe(lagMs / 1000);
           this.#log.error(this.#dryRun ? "dry run: would lock role" : "role locked", {
             ...base,
             result: r.result,
@@ -1787,86 +1808,14 @@ export class Daemon {
     }));
   }
 
-  #scheduleMetrics() {
-    if (this.#metricsTimer !== undefined || this.#stopped) return;
-    // Coalesce bursts of changes into one write.
-    this.#metricsTimer = setTimeout(() => {
-      this.#metricsTimer = undefined;
-      this.#detach("write metrics", this.#writeMetrics());
-    }, 100);
-  }
-
-  /** The metrics text, for the textfile and the HTTP listener. */
-  #metricsText(): string {
-    return renderMetrics({
-      roles: [...this.#limits.values()].map((l) => ({
-        role: l.role.name,
-        usage: this.#usage(l.role.oid),
-        kinds: chargedBreakdown(this.#charges, l.role.oid, (o) => this.#cache.breakdown(o)),
-        soft: l.limit.soft_limit,
-        hard: l.limit.hard_limit,
-        locked: this.#state(l.role.oid).locked,
-      })),
-      actions: this.#counters,
-      notifications: this.#notifications,
-      lastSweepSeconds: this.#lastSweepSeconds,
-      lastSweepTimestamp: this.#lastSweepAt,
-      version: VERSION,
-      databases: [...this.#dbs.values()].map((db) => ({
-        name: db.name,
-        up: db.listener.connected,
-      })),
-      databaseStates: this.#scope?.last && planMetrics(this.#scope.last),
-      detectionLag: this.#lag,
-      notifyQueue: this.#notifyQueue.last,
-      alerts: this.#alerts?.stats()?.map((e) => ({
-        endpoint: e.endpoint,
-        queued: e.queued,
-        sent: e.sent,
-        retried: e.retried,
-        dropped: e.dropped,
-        overflowed: e.overflowed,
-        circuitOpen: e.circuitOpen,
-      })),
-    });
-  }
-
-  async #writeMetrics() {
-    if (!this.#config.monitor.prometheus_enabled) return;
-    try {
-      await writeTextfile(this.#config.monitor.metrics_file, this.#metricsText());
-    } catch (err) {
-      this.#log.warn("cannot write metrics file", {
-        file: this.#config.monitor.metrics_file,
-        error: errorMessage(err),
-      });
-    }
-  }
-
   /** Healthy when every LISTEN connection is up and the last sweep ended recently. */
   health(): Health {
-    const reasons: string[] = [];
-    if (this.#controlListener && !this.#controlListener.connected) {
-      reasons.push("control database LISTEN connection is down");
-    }
-    for (const db of this.#dbs.values()) {
-      if (!db.listener.connected) reasons.push(`LISTEN connection to '${db.name}' is down`);
-    }
-    const maxAge = Math.max(3 * this.#config.monitor.sweep_interval, 30);
-    const age = Date.now() / 1000 - this.#lastSweepAt;
-    if (this.#lastSweepAt === 0) reasons.push("no full sweep has completed yet");
-    else if (age > maxAge) {
-      reasons.push(`last full sweep ended ${Math.round(age)} s ago (limit ${maxAge} s)`);
-    }
-    return { ok: reasons.length === 0, reasons };
+    return this.#status.health();
   }
 
   /** Usage and state of every limited role (for logs and tests). */
   snapshot(): { role: string; usage: number; status: string }[] {
-    return [...this.#limits.values()].map((l) => {
-      const usage = this.#usage(l.role.oid);
-      return { role: l.role.name, usage, status: statusOf(usage, l, this.#state(l.role.oid)) };
-    });
+    return this.#status.snapshot();
   }
 
   /** Stops timers, listeners and pools; bounded by `timeoutS` seconds. */
@@ -1877,7 +1826,7 @@ export class Daemon {
     clearInterval(this.#hotTimer);
     clearTimeout(this.#wakeTimer);
     clearTimeout(this.#controlSweepTimer);
-    clearTimeout(this.#metricsTimer);
+    this.#status.stop();
     clearInterval(this.#metricsTick);
     clearInterval(this.#lockTimer);
     clearInterval(this.#pollTimer);
@@ -1891,7 +1840,7 @@ export class Daemon {
     for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);
     const closing = (async () => {
       await this.#sweeps.idle();
-      if (this.#config) await this.#writeMetrics();
+      await this.#status.writeMetrics();
       await Promise.all([
         this.#controlListener?.stop(1),
         ...[...this.#dbs.values()].flatMap((db) => [
