@@ -25,7 +25,6 @@ import {
 } from "./evaluate/charges.ts";
 import { roleGroups } from "./measure/role_groups.ts";
 import {
-  activeWrites,
   type BusyRelation,
   listRoles,
   measureOwners,
@@ -40,11 +39,12 @@ import { requireTrustedControl, schemaTrust } from "./measure/schema_trust.ts";
 import { measureSweepOnly } from "./measure/sweep_only.ts";
 import { measureCatalogText } from "./measure/catalog_text.ts";
 import { SpacedRuns } from "./watch/spaced.ts";
+import { BUSY_INTERVAL_MS, type Database, HOT_WINDOW_MS } from "./watch/database.ts";
+import { Watchers } from "./watch/watchers.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { LargeObjectTracker } from "./measure/large_objects.ts";
 import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
 import { measuredWhereOwned, roleDatabases } from "./measure/role_databases.ts";
-import { creatingBytes } from "./watch/creating.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { StatusReport } from "./report/status.ts";
 import { AlertPump } from "./report/alerts/pump.ts";
@@ -66,9 +66,6 @@ import {
 import { TempFileLimits } from "./enforce/temp_file_limit.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
-
-/** How long a notified relation stays "hot" (re-measured every hot_interval_ms) after a change. */
-const HOT_WINDOW_MS = 2000;
 
 /**
  * Least time between two measurements triggered by notifications in one database: under write
@@ -106,12 +103,6 @@ const CONTROL_SWEEP_MS = 1000;
 const CATALOG_TEXT_SPACING_MS = 1000;
 
 /**
- * Least time between two measurements of a busy relation: each one waits lock_timeout before it
- * falls back to the file sizes, so a lock held for hours must not cost a wait every 50 ms.
- */
-const BUSY_INTERVAL_MS = 1000;
-
-/**
  * How often each watched database's large-object signature is read (one cheap catalog query):
  * large-object writes fire no trigger, so this bounds how long one goes unseen.
  */
@@ -119,42 +110,6 @@ const LARGE_OBJECT_CHECK_MS = 1000;
 
 /** Longest pause of a database's notification measurements after failures (doubling from 50 ms). */
 const MAX_BACKOFF_MS = 10_000;
-
-interface Database {
-  name: string;
-  sql: Sql;
-  /** Full sweeps only: two connections whose relation caches stay warm between sweeps. */
-  sweepSql: Sql;
-  listener: Listener;
-  /** "trigger" detection: the notification cross-check (lib/watch/verify.ts). */
-  verify: NotifyVerifier;
-  installed: boolean;
-  /** When the last full measurement of this database succeeded (ms), 0 if never since connect. */
-  measuredAt: number;
-  /** Relation oid -> time until which it stays hot. */
-  hot: Map<number, number>;
-  pending: PendingRelations;
-  /** When a notification overflow last caused a whole-database measurement (ms). */
-  overflowMeasuredAt: number;
-  /** When the last notification-driven measurement started (performance.now()). */
-  lastFlush: number;
-  /** When each table was last measured on a notification (performance.now()). */
-  measuredRel: Map<number, number>;
-  /** What sql/schema_trust.sql said last (logged when it changes). */
-  trust?: string;
-  /** "poll" detection: last change signature per table. */
-  counters?: Map<number, string>;
-  /** Owner and schema of every limited role's relation at the last full sweep. */
-  placed?: Map<number, Placement>;
-  /** Earliest notification time of the pending batch, for the lag figures. */
-  pendingSince?: number;
-  flushTimer?: Timer;
-  /** When flushTimer fires (performance.now() time). */
-  flushAt: number;
-  /** Failed notification measurements in a row, and no new one before retryAt (performance.now()). */
-  failures?: number;
-  retryAt?: number;
-}
 
 /** Options for {@linkcode Daemon}. */
 export interface DaemonOptions {
@@ -197,8 +152,6 @@ export class Daemon {
   #charges: ChargePlan = ownPlan([]);
   #states = new Map<number, RoleState>();
   #dirty = new Set<number>();
-  /** A round of #watchCreating is running. */
-  #creatingWatch = false;
   #evaluating = false;
   /** Set once a sweep has loaded the lock table; evaluations wait for it. */
   #locksKnown = false;
@@ -237,11 +190,8 @@ export class Daemon {
   /** Counters, metrics, health and status (lib/report/status.ts). */
   #status: StatusReport;
   #metricsTick?: Timer;
-  #lockTimer?: Timer;
-  #pollTimer?: Timer;
-  #verifyTimer?: Timer;
-  /** Periodic watchers with a round in progress (see #watchTables). */
-  #watchers = new Set<string>();
+  /** The periodic watchers between sweeps (lib/watch/watchers.ts). */
+  #watchers?: Watchers;
   #http?: MetricsServer;
   #alerts?: AlertPump;
   #notifyQueue: NotifyQueueWatch;
@@ -507,6 +457,34 @@ export class Daemon {
     this.#scheduleSweep();
     this.#onStatus(this.#status.statusLine());
     return true;
+  }
+
+  /** (Re)starts the periodic watchers with the current settings. */
+  #startWatchers() {
+    const m = this.#config.monitor;
+    this.#watchers ??= new Watchers({
+      log: this.#log,
+      control: this.#control,
+      enforcer: this.#enforcer,
+      cache: this.#cache,
+      busy: this.#busy,
+      notifyQueue: this.#notifyQueue,
+      detach: (task, promise) => this.#detach(task, promise),
+      databases: () => this.#dbs.values(),
+      limits: () => this.#limits,
+      owners: () => this.#owners(),
+      nameOf: (oid) => this.#nameOf(oid),
+      markDirty: (oid, since) => this.#markDirty(oid, since),
+      measureSome: (db, relids, since) => this.#measureSome(db, relids, since),
+      evaluate: () => this.#runEvaluations(),
+    });
+    this.#watchers.configure({
+      lock_poll_interval_ms: m.lock_poll_interval_ms,
+      detection: m.detection,
+      poll_interval_ms: m.poll_interval_ms,
+      verify_interval_ms: m.verify_interval_ms,
+      dryRun: this.#dryRun,
+    });
   }
 
   #scheduleSweep() {
@@ -1274,203 +1252,6 @@ export class Daemon {
     }
   }
 
-  /** (Re)starts the pg_locks watch and, in "poll" detection, the counter poll. */
-  #startWatchers() {
-    const m = this.#config.monitor;
-    clearInterval(this.#lockTimer);
-    clearInterval(this.#pollTimer);
-    clearInterval(this.#verifyTimer);
-    this.#lockTimer = m.lock_poll_interval_ms > 0
-      ? setInterval(() => {
-        this.#detach("watch writes", this.#watchActiveWrites());
-        this.#detach("watch creating", this.#watchCreating());
-      }, m.lock_poll_interval_ms)
-      : undefined;
-    this.#pollTimer = m.detection === "poll"
-      ? setInterval(() => this.#detach("poll counters", this.#pollCounters()), m.poll_interval_ms)
-      : undefined;
-    this.#verifyTimer = m.detection === "trigger" && m.verify_interval_ms > 0
-      ? setInterval(
-        () => this.#detach("verify notifications", this.#verifyNotifications()),
-        m.verify_interval_ms,
-      )
-      : undefined;
-  }
-
-  /**
-   * Tables being written by open transactions are re-measured now: their files grow before the
-   * commit that NOTIFY waits for, so a runaway INSERT ... SELECT is locked (and its session ended,
-   * rolling it back) while it runs.
-   */
-  #watchActiveWrites() {
-    return this.#watchTables(
-      "pg_locks",
-      (db, owners) => db.installed ? activeWrites(db.sql, owners) : Promise.resolve([]),
-    );
-  }
-
-  /**
-   * Relations being created by open transactions (lib/watch/creating.ts): what their files hold is
-   * charged to the login running the transaction as "uncommitted", replaced at every round and
-   * cleared once the transaction is gone (after COMMIT the relation is measured as usual). A login
-   * past its hard limit is locked, which ends its sessions and rolls the transaction back. Not
-   * covered in a database without postgres_monitor (the monitoring role cannot stat files).
-   */
-  async #watchCreating() {
-    if (this.#creatingWatch || this.#limits.size === 0) return;
-    this.#creatingWatch = true;
-    try {
-      const owners = [...this.#limits.keys()];
-      const since = Date.now();
-      let changed = false;
-      await Promise.all([...this.#dbs.values()].map(async (db) => {
-        let perLogin = new Map<number, number>();
-        if (db.installed) {
-          try {
-            perLogin = await creatingBytes(db.sql, owners);
-          } catch (err) {
-            // Keeps what the last round found: the next round (one lock_poll_interval) retries.
-            this.#log.debug("cannot read relations being created", {
-              database: db.name,
-              error: errorMessage(err),
-            });
-            return;
-          }
-        }
-        for (const oid of this.#cache.setSource("uncommitted", perLogin, db.name)) {
-          this.#markDirty(oid, since);
-          changed = true;
-        }
-      }));
-      if (changed) await this.#runEvaluations();
-    } finally {
-      this.#creatingWatch = false;
-    }
-  }
-
-  /** "poll" detection: tables whose statistics counters moved are re-measured. */
-  #pollCounters() {
-    return this.#watchTables("table statistics", async (db, owners) => {
-      const now = await tableCounters(db.sql, owners);
-      const before = db.counters ?? new Map<number, string>();
-      db.counters = now;
-      return [...now].filter(([relid, sig]) => before.get(relid) !== sig).map(([relid]) => relid);
-    });
-  }
-
-  /**
-   * "trigger" detection: tables whose tuple counters moved are re-measured (bounding how long
-   * silenced writes go unseen, and how long writes go unseen in a database without our triggers);
-   * one that grew without a notification where the trigger should have spoken is reported as
-   * tampering.
-   */
-  #verifyNotifications() {
-    const before = new Map<string, Map<number, number | undefined>>();
-    return this.#watchTables("notification check", async (db, owners) => {
-      // A database without our triggers (a tenant's own, made from template0) has no
-      // notifications at all: every table whose counters moved is measured, none is "silenced".
-      const complete = db.measuredAt > 0; // reset by every LISTEN (re)connect until re-measured
-      const relids = db.verify.moved(await tupleCounters(db.sql, owners), Date.now(), complete);
-      before.set(db.name, new Map(relids.map((r) => [r, this.#cache.bytesOf(db.name, r)])));
-      return relids;
-    }, (db, relids) => {
-      if (!db.installed) return;
-      const was = before.get(db.name);
-      const silenced = db.verify.silenced(relids.map((relid) => ({
-        relid,
-        before: was?.get(relid),
-        after: this.#cache.bytesOf(db.name, relid),
-      })));
-      // A dry run attaches no triggers: a table without one is not a tenant's doing. Reported
-      // beside, not before, the evaluation that may lock the writer.
-      if (silenced.length > 0 && !this.#dryRun) {
-        this.#detach("report silenced tables", this.#reportSilenced(db, silenced));
-      }
-    });
-  }
-
-  /** Logs and records one "tamper" event per table written without notifications. */
-  async #reportSilenced(db: Database, relids: number[]) {
-    // From half full on the triggers do not notify (sql/install_database.sql): a full NOTIFY
-    // queue silences every table, and that is the queue's alert, not each table's tampering.
-    const started = Date.now();
-    await this.#notifyQueue.read(this.#control);
-    const window = 3 * this.#config.monitor.verify_interval_ms + 10_000;
-    if (this.#notifyQueue.wasOverSince(started - window)) {
-      this.#log.debug("tables written without notifications while the NOTIFY queue was full", {
-        database: db.name,
-        tables: relids.length,
-      });
-      return;
-    }
-    // relation_moves.sql names relations by oid (old_nsp 0: no schema to compare with).
-    const named = await relationMoves(db.sql, relids.map((relid) => ({ relid, old_nsp: 0 })))
-      .catch((err) => {
-        this.#log.warn("cannot name silenced tables", {
-          database: db.name,
-          error: errorMessage(err),
-        });
-        return [];
-      });
-    for (const m of named) {
-      if (!m.exists) continue;
-      const owner = this.#cache.ownerOf(db.name, m.relid);
-      const role = owner === undefined ? "(unknown)" : this.#nameOf(owner) ?? String(owner);
-      const table = `${m.schema}.${m.name}`;
-      this.#log.warn("table written without notifications", { database: db.name, table, role });
-      await this.#enforcer.logEvent({
-        kind: "tamper",
-        oid: owner ?? null,
-        role,
-        reason: `writes without notification on table ${table} in database ${db.name}`,
-      }).catch((err) => this.#log.warn("cannot record tampering", { error: errorMessage(err) }));
-    }
-  }
-
-  /**
-   * One round of a periodic watcher: in every database, `find` names tables that may have
-   * grown; they become hot and are measured (then `after` sees them), then dirty roles are
-   * evaluated. A round still running when the next is due is not doubled.
-   */
-  async #watchTables(
-    source: string,
-    find: (db: Database, owners: number[]) => Promise<number[]>,
-    after?: (db: Database, relids: number[]) => void,
-  ) {
-    if (this.#watchers.has(source) || this.#limits.size === 0) return;
-    this.#watchers.add(source);
-    try {
-      const owners = this.#owners();
-      await Promise.all([...this.#dbs.values()].map(async (db) => {
-        let relids: number[];
-        try {
-          relids = await find(db, owners);
-        } catch (err) {
-          this.#log.debug(`cannot read ${source}`, {
-            database: db.name,
-            error: errorMessage(err),
-          });
-          return;
-        }
-        const t = performance.now();
-        relids = relids.filter((r) =>
-          !this.#busy.has(db.name, r) || t - (db.measuredRel.get(r) ?? 0) >= BUSY_INTERVAL_MS
-        );
-        if (relids.length === 0) return;
-        for (const r of relids) db.measuredRel.set(r, t);
-        const now = Date.now();
-        for (const r of relids) db.hot.set(r, now + HOT_WINDOW_MS);
-        // Backing off after failures: the hot set retries them when the pause ends.
-        if (db.retryAt !== undefined && performance.now() < db.retryAt) return;
-        await this.#measureSome(db, relids, now);
-        after?.(db, relids);
-      }));
-      await this.#runEvaluations();
-    } finally {
-      this.#watchers.delete(source);
-    }
-  }
-
   /**
    * Temporary files (lib/measure/temp_files.ts): one cluster-wide query in the control database,
    * charged to each session's login role. Returns the owners whose usage changed.
@@ -1828,10 +1609,8 @@ export class Daemon {
     clearTimeout(this.#controlSweepTimer);
     this.#status.stop();
     clearInterval(this.#metricsTick);
-    clearInterval(this.#lockTimer);
-    clearInterval(this.#pollTimer);
+    this.#watchers?.stop();
     clearInterval(this.#dbCheckTimer);
-    clearInterval(this.#verifyTimer);
     clearInterval(this.#tempTimer);
     clearInterval(this.#largeObjectTimer);
     this.#textRuns.stop();
