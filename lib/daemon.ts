@@ -57,12 +57,7 @@ import { PendingRelations } from "./watch/pending.ts";
 import { parsePayload } from "./watch/payload.ts";
 import { NotifyQueueWatch } from "./watch/notify_queue.ts";
 import { NotifyVerifier } from "./watch/verify.ts";
-import {
-  onlyOwners,
-  readTempFiles,
-  TEMP_FILES_POLL_MS,
-  tempPollDelay,
-} from "./measure/temp_files.ts";
+import { onlyOwners, readTempFiles } from "./measure/temp_files.ts";
 import { TempFileLimits } from "./enforce/temp_file_limit.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -101,12 +96,6 @@ const CONTROL_SWEEP_MS = 1000;
  * at least ten times the last one's duration: hints cost at most a tenth of a server CPU).
  */
 const CATALOG_TEXT_SPACING_MS = 1000;
-
-/**
- * How often each watched database's large-object signature is read (one cheap catalog query):
- * large-object writes fire no trigger, so this bounds how long one goes unseen.
- */
-const LARGE_OBJECT_CHECK_MS = 1000;
 
 /** Longest pause of a database's notification measurements after failures (doubling from 50 ms). */
 const MAX_BACKOFF_MS = 10_000;
@@ -198,15 +187,9 @@ export class Daemon {
   /** Stops other roles' writes into locked roles' relations (lib/enforce/writers.ts). */
   #writers = new WriterStopper();
   #tempLimits?: TempFileLimits;
-  #tempTimer?: Timer;
-  #tempPolling = false;
-  /** No temp file poll before this (performance.now()): see tempPollDelay. */
-  #tempPollAt = 0;
   /** Large objects: per watched database, and per sweep-only database. */
   #largeObjects = new LargeObjectTracker();
   #sweepOnlyLargeObjects = new LargeObjectTracker();
-  #largeObjectTimer?: Timer;
-  #checkingLargeObjects = false;
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -311,14 +294,7 @@ export class Daemon {
     this.#scheduleSweep();
     this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
     this.#startWatchers();
-    this.#tempTimer = setInterval(
-      () => this.#detach("poll temp files", this.#pollTempFiles()),
-      TEMP_FILES_POLL_MS,
-    );
-    this.#largeObjectTimer = setInterval(
-      () => this.#detach("check large objects", this.#checkLargeObjects()),
-      LARGE_OBJECT_CHECK_MS,
-    );
+    this.#watchers!.startPolls();
     this.#dbCheckTimer = setInterval(
       () => this.#detach("check databases", this.#checkDatabases()),
       DATABASE_CHECK_MS,
@@ -477,6 +453,10 @@ export class Daemon {
       markDirty: (oid, since) => this.#markDirty(oid, since),
       measureSome: (db, relids, since) => this.#measureSome(db, relids, since),
       evaluate: () => this.#runEvaluations(),
+      stopped: () => this.#stopped,
+      measureTempFiles: () => this.#measureTempFiles(),
+      measureLargeObjects: (db, sql, owners, force, since) =>
+        this.#measureLargeObjects(db, sql, owners, force, since),
     });
     this.#watchers.configure({
       lock_poll_interval_ms: m.lock_poll_interval_ms,
@@ -892,35 +872,6 @@ export class Daemon {
    * notification, so each watched database's signature is read and, where it moved, its large
    * objects are measured and their owners evaluated. A round still running is not doubled.
    */
-  async #checkLargeObjects() {
-    if (this.#checkingLargeObjects || this.#stopped || this.#limits.size === 0) return;
-    this.#checkingLargeObjects = true;
-    try {
-      // The sweep's owners (groups charged to members included): the same list, or the tracker
-      // would see the owners change and the groups' objects come and go between sweeps.
-      const owners = this.#owners();
-      const since = Date.now();
-      await Promise.all([...this.#dbs.values()].map(async (db) => {
-        if (db.measuredAt === 0) return; // (re)connecting: its full measurement does this
-        try {
-          await this.#measureLargeObjects(db, db.sql, owners, false, since);
-        } catch (err) {
-          this.#log.debug("cannot check large objects", {
-            database: db.name,
-            error: errorMessage(err),
-          });
-        }
-      }));
-      await this.#runEvaluations();
-    } finally {
-      this.#checkingLargeObjects = false;
-    }
-  }
-
-  /**
-   * A relation kept busy (an ACCESS EXCLUSIVE lock held or queued on it, its indexes or TOAST)
-   * for longer than a sweep interval is reported once per episode: a warning and a "tamper" event.
-   */
   async #reportBusy(db: Database, busy: Map<number, BusyRelation>) {
     const minMs = this.#config.monitor.sweep_interval * 1000;
     for (const b of this.#busy.sweep(db.name, busy, Date.now(), minMs)) {
@@ -1269,25 +1220,6 @@ export class Daemon {
     return changed;
   }
 
-  /** Between sweeps: temporary files come and go with sessions; changed roles are evaluated. */
-  async #pollTempFiles() {
-    if (this.#tempPolling || this.#stopped || this.#limits.size === 0) return;
-    if (performance.now() < this.#tempPollAt) return;
-    this.#tempPolling = true;
-    try {
-      const now = Date.now();
-      const t = performance.now();
-      const changed = await this.#measureTempFiles();
-      this.#tempPollAt = performance.now() + tempPollDelay(performance.now() - t) -
-        TEMP_FILES_POLL_MS;
-      if (changed.size === 0) return;
-      for (const oid of changed) this.#markDirty(oid, now);
-      await this.#runEvaluations();
-    } finally {
-      this.#tempPolling = false;
-    }
-  }
-
   /** temp_file_limit role settings for the limited roles (lib/enforce/temp_file_limit.ts). */
   async #applyTempFileLimits() {
     await this.#tempLimits?.apply(this.#limits, this.#dryRun);
@@ -1611,8 +1543,6 @@ export class Daemon {
     clearInterval(this.#metricsTick);
     this.#watchers?.stop();
     clearInterval(this.#dbCheckTimer);
-    clearInterval(this.#tempTimer);
-    clearInterval(this.#largeObjectTimer);
     this.#textRuns.stop();
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();

@@ -17,6 +17,13 @@ import { errorMessage, type Logger } from "../report/log.ts";
 import { creatingBytes } from "./creating.ts";
 import { BUSY_INTERVAL_MS, type Database, HOT_WINDOW_MS } from "./database.ts";
 import type { NotifyQueueWatch } from "./notify_queue.ts";
+import { TEMP_FILES_POLL_MS, tempPollDelay } from "../measure/temp_files.ts";
+
+/**
+ * How often each watched database's large-object signature is read (one cheap catalog query):
+ * large-object writes fire no trigger, so this bounds how long one goes unseen.
+ */
+const LARGE_OBJECT_CHECK_MS = 1000;
 
 /** What the watchers read and call: the shared state and the stages they feed. */
 export interface WatchersContext {
@@ -48,6 +55,18 @@ export interface WatchersContext {
   measureSome: (db: Database, relids: number[], since: number) => Promise<Set<number>>;
   /** Evaluates every dirty role. */
   evaluate: () => Promise<void>;
+  /** True once the daemon stops. */
+  stopped: () => boolean;
+  /** Reads temporary files and charges them; returns the owners whose usage changed. */
+  measureTempFiles: () => Promise<Set<number>>;
+  /** Refreshes one database's large objects (`force`: even if its signature did not change). */
+  measureLargeObjects: (
+    db: Database,
+    sql: Sql,
+    owners: number[],
+    force: boolean,
+    since: number,
+  ) => Promise<unknown>;
 }
 
 /** The settings the watchers use (a reload may change them). */
@@ -73,6 +92,12 @@ export class Watchers {
   #creatingWatch = false;
   /** Periodic watchers with a round in progress (see #watchTables). */
   #running = new Set<string>();
+  #tempTimer?: ReturnType<typeof setInterval>;
+  #tempPolling = false;
+  /** No temp file poll before this (performance.now()): see tempPollDelay. */
+  #tempPollAt = 0;
+  #largeObjectTimer?: ReturnType<typeof setInterval>;
+  #checkingLargeObjects = false;
 
   /** Creates the watchers; nothing runs before {@linkcode configure}. */
   constructor(ctx: WatchersContext) {
@@ -281,8 +306,74 @@ export class Watchers {
     }
   }
 
+  /** Starts the temporary-file poll and the large-object check (once, at start). */
+  startPolls(): void {
+    this.#tempTimer = setInterval(
+      () => this.#ctx.detach("poll temp files", this.#pollTempFiles()),
+      TEMP_FILES_POLL_MS,
+    );
+    this.#largeObjectTimer = setInterval(
+      () => this.#ctx.detach("check large objects", this.#checkLargeObjects()),
+      LARGE_OBJECT_CHECK_MS,
+    );
+  }
+
+  /** Between sweeps: temporary files come and go with sessions; changed roles are evaluated. */
+  async #pollTempFiles() {
+    if (this.#tempPolling || this.#ctx.stopped() || this.#ctx.limits().size === 0) return;
+    if (performance.now() < this.#tempPollAt) return;
+    this.#tempPolling = true;
+    try {
+      const now = Date.now();
+      const t = performance.now();
+      const changed = await this.#ctx.measureTempFiles();
+      this.#tempPollAt = performance.now() + tempPollDelay(performance.now() - t) -
+        TEMP_FILES_POLL_MS;
+      if (changed.size === 0) return;
+      for (const oid of changed) this.#ctx.markDirty(oid, now);
+      await this.#ctx.evaluate();
+    } finally {
+      this.#tempPolling = false;
+    }
+  }
+
+  /**
+   * Large objects fire no trigger: every watched database's large-object signature is read every
+   * LARGE_OBJECT_CHECK_MS, and a change is measured and evaluated.
+   */
+  async #checkLargeObjects() {
+    if (this.#checkingLargeObjects || this.#ctx.stopped() || this.#ctx.limits().size === 0) return;
+    this.#checkingLargeObjects = true;
+    try {
+      // The sweep's owners (groups charged to members included): the same list, or the tracker
+      // would see the owners change and the groups' objects come and go between sweeps.
+      const owners = this.#ctx.owners();
+      const since = Date.now();
+      await Promise.all([...this.#ctx.databases()].map(async (db) => {
+        if (db.measuredAt === 0) return; // (re)connecting: its full measurement does this
+        try {
+          await this.#ctx.measureLargeObjects(db, db.sql, owners, false, since);
+        } catch (err) {
+          this.#log.debug("cannot check large objects", {
+            database: db.name,
+            error: errorMessage(err),
+          });
+        }
+      }));
+      await this.#ctx.evaluate();
+    } finally {
+      this.#checkingLargeObjects = false;
+    }
+  }
+
+  /**
+   * A relation kept busy (an ACCESS EXCLUSIVE lock held or queued on it, its indexes or TOAST)
+   * for longer than a sweep interval is reported once per episode: a warning and a "tamper" event.
+   */
   /** Stops the timers (a round in progress finishes). */
   stop(): void {
+    clearInterval(this.#tempTimer);
+    clearInterval(this.#largeObjectTimer);
     clearInterval(this.#lockTimer);
     clearInterval(this.#pollTimer);
     clearInterval(this.#verifyTimer);
