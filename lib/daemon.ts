@@ -10,9 +10,9 @@ import { RESTART_KEYS } from "./config/settings.ts";
 import { Coalesced } from "./coalesce.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
 import { Enforcer } from "./enforce/enforcer.ts";
-import { type StoppedWriter, WriterStopper } from "./enforce/writers.ts";
+import { Actions } from "./enforce/actions.ts";
 import { reconcileLocks } from "./enforce/reconcile.ts";
-import { type Decision, evaluate, initialState, type RoleState } from "./evaluate/evaluator.ts";
+import { evaluate, initialState, type RoleState } from "./evaluate/evaluator.ts";
 import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
 import { keepUnsent } from "./evaluate/unsent.ts";
 import {
@@ -145,8 +145,8 @@ export class Daemon {
   /** Set once a sweep has loaded the lock table; evaluations wait for it. */
   #locksKnown = false;
   #inflight = new Set<number>();
-  /** Bumped whenever this daemon locks or unlocks a role; see #reconcileLocks. */
-  #lockVersion = new Map<number, number>();
+  /** Carries out decisions (lib/enforce/actions.ts). */
+  #actions?: Actions;
   #timers = new Set<Timer>();
   #wakers = new Set<() => void>();
   #sweepTimer?: Timer;
@@ -184,8 +184,6 @@ export class Daemon {
   #http?: MetricsServer;
   #alerts?: AlertPump;
   #notifyQueue: NotifyQueueWatch;
-  /** Stops other roles' writes into locked roles' relations (lib/enforce/writers.ts). */
-  #writers = new WriterStopper();
   #tempLimits?: TempFileLimits;
   /** Large objects: per watched database, and per sweep-only database. */
   #largeObjects = new LargeObjectTracker();
@@ -265,6 +263,21 @@ export class Daemon {
       detach: (task, promise) => this.#detach(task, promise),
     });
     this.#alerts.configure({ dryRun: this.#dryRun });
+    this.#actions = new Actions({
+      enforcer: this.#enforcer,
+      log: this.#log,
+      syslog: this.#syslog,
+      status: this.#status,
+      alerts: this.#alerts,
+      pumpAlerts: () => this.#pumpAlerts(),
+      limits: () => this.#limits,
+      states: this.#states,
+      state: (oid) => this.#state(oid),
+      owned: (oid) => this.#owned?.get(oid),
+      databases: () => this.#dbs,
+      detach: (task, promise) => this.#detach(task, promise),
+    });
+    this.#actions.configure({ dryRun: this.#dryRun });
     this.#scope = new DatabaseScope({
       control: this.#control,
       log: this.#log,
@@ -421,6 +434,7 @@ export class Daemon {
     this.#log.setLevel(next.monitor.log_level);
     this.#enforcer.dryRun = this.#dryRun;
     this.#alerts?.configure({ dryRun: this.#dryRun });
+    this.#actions?.configure({ dryRun: this.#dryRun });
     this.#configureStatus();
     clearInterval(this.#hotTimer);
     this.#hotTimer = setInterval(() => this.#remeasureHot(), next.monitor.hot_interval_ms);
@@ -1178,7 +1192,7 @@ export class Daemon {
     const changed = this.#cache.remove(db.name, gone);
     for (const oid of this.#cache.update(db.name, keep)) changed.add(oid);
     for (const oid of changed) this.#markDirty(oid, since);
-    this.#writtenWhileLocked(db, keep.map((r) => r.owner));
+    this.#actions?.writtenWhileLocked(db, keep.map((r) => r.owner));
     return changed;
   }
 
@@ -1235,7 +1249,7 @@ export class Daemon {
       states: this.#states,
       state: (oid) => this.#state(oid),
       inflight: this.#inflight,
-      lockVersion: this.#lockVersion,
+      lockVersion: this.#actions?.lockVersion ?? new Map(),
       count: (action, n) => this.#count(action, n),
     });
   }
@@ -1323,7 +1337,7 @@ export class Daemon {
     this.#inflight.add(oid);
     try {
       for (const [i, d] of decisions.entries()) {
-        const ok = await this.#carryOut(d, since);
+        const ok = await this.#actions!.carryOut(d, since);
         if (!ok) {
           // Not recorded: the state goes back for this decision and those after it, so the next
           // evaluation decides them again (a warning is retried, not lost).
@@ -1358,167 +1372,6 @@ export class Daemon {
 
   #count(action: string, n = 1) {
     this.#status.count(action, n);
-  }
-
-  async #carryOut(d: Decision, since?: number): Promise<boolean> {
-    const base = {
-      role: d.role,
-      usage_bytes: d.usage,
-      soft_limit: d.soft,
-      hard_limit: d.hard,
-      dry_run: this.#dryRun || undefined,
-    };
-    const state = this.#state(d.oid);
-    try {
-      switch (d.kind) {
-        // The event first: a warning that cannot be recorded is retried, and said once.
-        case "soft_exceeded":
-          await this.#enforcer.logEvent(d);
-          this.#log.warn("soft limit exceeded", base);
-          this.#syslog?.send(
-            "warning",
-            `User '${d.role}' exceeded soft limit: usage ${d.usage} bytes, soft limit ${d.soft} bytes`,
-          );
-          break;
-        case "soft_cleared":
-          await this.#enforcer.logEvent(d);
-          this.#log.info("back under soft limit", base);
-          this.#syslog?.send(
-            "info",
-            `User '${d.role}' is back under soft limit: usage ${d.usage} bytes`,
-          );
-          break;
-        case "hard_exceeded":
-          await this.#enforcer.logEvent(d);
-          this.#log.warn("hard limit exceeded", {
-            ...base,
-            grace_s: this.#limits.get(d.oid)?.limit.hard_grace_period,
-          });
-          break;
-        case "lock": {
-          const r = await this.#enforcer.lock(d);
-          this.#lockVersion.set(d.oid, (this.#lockVersion.get(d.oid) ?? 0) + 1);
-          state.locked = true;
-          state.lockedManual = d.manualUnlock;
-          state.overHardSince = undefined;
-          const lagMs = since === undefined ? undefined : Date.now() - since;
-          if (lagMs !== undefined && !this.#dryRun) this.#status.lag.observe(lagMs / 1000);
-          this.#log.error(this.#dryRun ? "dry run: would lock role" : "role locked", {
-            ...base,
-            result: r.result,
-            sessions_terminated: r.sessions,
-            manual_unlock: d.manualUnlock,
-            nologin_ms: Math.round(r.nologinMs),
-            terminated_ms: Math.round(r.terminatedMs),
-            lag_ms: lagMs,
-          });
-          this.#syslog?.send(
-            "crit",
-            `${
-              this.#dryRun ? "DRY RUN: would lock" : "Locked"
-            } user '${d.role}': usage ${d.usage} bytes exceeds hard limit ${d.hard} bytes; ${r.sessions} session(s) terminated${
-              d.manualUnlock ? "; manual unlock required" : ""
-            }`,
-          );
-          this.#count("lock");
-          if (r.sessions > 0) this.#count("sessions_terminated", r.sessions);
-          if (!this.#dryRun) await this.#stopWriters(d.oid, this.#owned?.get(d.oid), true);
-          break;
-        }
-        case "unlock": {
-          const r = await this.#enforcer.unlock(d.oid, null, d.reason);
-          this.#writers.forget(d.oid);
-          this.#lockVersion.set(d.oid, (this.#lockVersion.get(d.oid) ?? 0) + 1);
-          state.locked = false;
-          state.lockedManual = false;
-          state.belowHardSince = undefined;
-          this.#log.info(this.#dryRun ? "dry run: would unlock role" : "role unlocked", {
-            ...base,
-            result: r,
-          });
-          this.#syslog?.send(
-            "info",
-            `${
-              this.#dryRun ? "DRY RUN: would unlock" : "Unlocked"
-            } user '${d.role}': usage ${d.usage} bytes is under hard limit ${d.hard} bytes`,
-          );
-          break;
-        }
-      }
-      if (d.kind !== "lock") this.#count(d.kind);
-      if (this.#dryRun) await this.#alerts?.dryRunAlert(d);
-      return true;
-    } catch (err) {
-      this.#log.error("cannot carry out decision, will retry", {
-        ...base,
-        decision: d.kind,
-        error: errorMessage(err),
-      });
-      return false;
-    }
-  }
-
-  /**
-   * Relations of these owners were just measured in `db` because they were seen written (a
-   * notification, the hot set, the pg_locks watch, the counter check): for each owner that is
-   * locked, stop whoever writes into its relations there (throttled per database and role).
-   */
-  #writtenWhileLocked(db: Database, owners: Iterable<number>) {
-    if (this.#dryRun || !db.installed) return;
-    for (const oid of new Set(owners)) {
-      if (this.#states.get(oid)?.locked) {
-        this.#detach("stop writers", this.#stopWriters(oid, [db.name], false));
-      }
-    }
-  }
-
-  /**
-   * Cancels the statements of sessions writing into relations of locked role `oid` in `dbNames`
-   * (every connected database when undefined), whoever they belong to; logs each session and
-   * records one `writers_stopped` event per database. Needs postgres_monitor in the database:
-   * elsewhere the monitoring role may not signal other roles' backends. Never throws.
-   */
-  async #stopWriters(oid: number, dbNames: Iterable<string> | undefined, force: boolean) {
-    const role = this.#limits.get(oid)?.role.name ?? String(oid);
-    const dbs = [...(dbNames ?? this.#dbs.keys())]
-      .map((name) => this.#dbs.get(name))
-      .filter((db): db is Database => db !== undefined && db.installed);
-    await Promise.all(dbs.map(async (db) => {
-      let rows: StoppedWriter[] | undefined;
-      try {
-        rows = await this.#writers.stop(db.sql, db.name, oid, { force });
-      } catch (err) {
-        this.#log.warn("cannot stop writers into a locked role's relations", {
-          role,
-          database: db.name,
-          error: errorMessage(err),
-        });
-        return;
-      }
-      const stopped = (rows ?? []).filter((w) => w.action !== "gone");
-      if (stopped.length === 0) return;
-      for (const w of stopped) {
-        this.#log.error("stopped a session writing into a locked role's relations", {
-          role,
-          database: db.name,
-          writer: w.role,
-          pid: w.pid,
-          action: w.action,
-          state: w.state,
-          relations: w.relations,
-        });
-      }
-      this.#count("writers_stopped", stopped.length);
-      const list = stopped.map((w) => `pid ${w.pid} (${w.role}, ${w.action}, on ${w.relations})`);
-      const reason = `${stopped.length} session(s) writing into relations of locked role ` +
-        `${role} in database ${db.name} stopped: ${list.join("; ")}`;
-      this.#syslog?.send("crit", reason);
-      await this.#enforcer.logEvent({ kind: "writers_stopped", oid, role, reason })
-        .catch((err) =>
-          this.#log.warn("cannot record stopped writers", { error: errorMessage(err) })
-        );
-      this.#detach("send alerts", this.#pumpAlerts());
-    }));
   }
 
   /** Healthy when every LISTEN connection is up and the last sweep ended recently. */
