@@ -11,12 +11,11 @@ import { Coalesced } from "./coalesce.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
 import { Enforcer } from "./enforce/enforcer.ts";
 import { Actions } from "./enforce/actions.ts";
+import { Roles } from "./evaluate/roles.ts";
 import { reconcileLocks } from "./enforce/reconcile.ts";
-import { evaluate, initialState, type RoleState } from "./evaluate/evaluator.ts";
+import type { RoleState } from "./evaluate/evaluator.ts";
 import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
-import { keepUnsent } from "./evaluate/unsent.ts";
 import {
-  affectedRoles,
   chargedBreakdown,
   chargedUsage,
   type ChargePlan,
@@ -44,7 +43,7 @@ import { Watchers } from "./watch/watchers.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { LargeObjectTracker } from "./measure/large_objects.ts";
 import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
-import { measuredWhereOwned, roleDatabases } from "./measure/role_databases.ts";
+import { roleDatabases } from "./measure/role_databases.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { StatusReport } from "./report/status.ts";
 import { AlertPump } from "./report/alerts/pump.ts";
@@ -73,9 +72,6 @@ const MAX_WRITE_RATE = 512 * 1024 * 1024;
 
 /** Between sweeps, how often one catalog query checks which databases need connections. */
 const DATABASE_CHECK_MS = 2000;
-
-/** Retry delay for a decision that could not be carried out. */
-const RETRY_MS = 1000;
 
 /**
  * Notified oids not known as a limited role's relation that wait to be measured, per database,
@@ -139,20 +135,14 @@ export class Daemon {
   #limits = new Map<number, EffectiveLimit>();
   /** Whose storage is charged to which limited role (lib/evaluate/charges.ts). */
   #charges: ChargePlan = ownPlan([]);
-  #states = new Map<number, RoleState>();
-  #dirty = new Set<number>();
-  #evaluating = false;
-  /** Set once a sweep has loaded the lock table; evaluations wait for it. */
-  #locksKnown = false;
-  #inflight = new Set<number>();
+  /** Role states, the dirty set and evaluation (lib/evaluate/roles.ts). */
+  #roles: Roles;
   /** Carries out decisions (lib/enforce/actions.ts). */
   #actions?: Actions;
   #timers = new Set<Timer>();
   #wakers = new Set<() => void>();
   #sweepTimer?: Timer;
   #hotTimer?: Timer;
-  #wakeTimer?: Timer;
-  #wakeAt = Infinity;
   #sweeps = new Coalesced(
     () =>
       this.#sweepOnce(this.#sweepReason).catch((err) =>
@@ -170,7 +160,6 @@ export class Daemon {
   #reloadWanted = false;
   #missingReported = "";
   #protectedReported = new Set<string>();
-  #notifyTimes = new Map<number, number>();
   /** Catalog text on `c:text` hints: at most one measurement per second per database. */
   #textRuns = new SpacedRuns(CATALOG_TEXT_SPACING_MS, (name) => this.#measureTextHinted(name));
   /** Catalog-text measurements started, and per database the latest one applied (none older). */
@@ -197,6 +186,18 @@ export class Daemon {
     this.#onStatus = options.onStatus ?? (() => {});
     this.#leaderName = options.leaderName ?? "postgres_realtime_monitor";
     this.#notifyQueue = new NotifyQueueWatch(options.log);
+    this.#roles = new Roles({
+      limits: () => this.#limits,
+      charges: () => this.#charges,
+      usage: (oid) => this.#usage(oid),
+      owned: (oid) => this.#owned?.get(oid),
+      databases: () => this.#dbs,
+      carryOut: (d, since) => this.#actions!.carryOut(d, since),
+      pumpAlerts: () => this.#pumpAlerts(),
+      scheduleMetrics: () => this.#status.scheduleMetrics(),
+      detach: (task, promise) => this.#detach(task, promise),
+      stopped: () => this.#stopped,
+    });
     this.#status = new StatusReport({
       log: options.log,
       stopped: () => this.#stopped,
@@ -227,6 +228,7 @@ export class Daemon {
 
   #configureStatus() {
     const m = this.#config.monitor;
+    this.#roles.configure({ softWarningIntervalMs: m.soft_warning_interval * 1000 });
     this.#status.configure({
       prometheusEnabled: m.prometheus_enabled,
       metricsFile: m.metrics_file,
@@ -271,7 +273,7 @@ export class Daemon {
       alerts: this.#alerts,
       pumpAlerts: () => this.#pumpAlerts(),
       limits: () => this.#limits,
-      states: this.#states,
+      states: this.#roles.states,
       state: (oid) => this.#state(oid),
       owned: (oid) => this.#owned?.get(oid),
       databases: () => this.#dbs,
@@ -393,9 +395,7 @@ export class Daemon {
   }
 
   #state(oid: number): RoleState {
-    let s = this.#states.get(oid);
-    if (!s) this.#states.set(oid, s = initialState());
-    return s;
+    return this.#roles.state(oid);
   }
 
   /**
@@ -522,9 +522,10 @@ export class Daemon {
     );
     await phase("temp_file_limit", () => this.#applyTempFileLimits());
     await phase("locks", () => this.#reconcileLocks());
-    this.#locksKnown = true;
-    for (const oid of this.#limits.keys()) this.#dirty.add(oid);
-    for (const oid of this.#states.keys()) if (!this.#limits.has(oid)) this.#states.delete(oid);
+    this.#roles.locksLoaded();
+    for (const oid of this.#limits.keys()) this.#roles.touch(oid);
+    const states = this.#roles.states;
+    for (const oid of states.keys()) if (!this.#limits.has(oid)) states.delete(oid);
     await phase("evaluate", () => this.#runEvaluations());
     await phase("alerts", () => this.#pumpAlerts());
     this.#status.sweepDone((performance.now() - t0) / 1000);
@@ -626,7 +627,7 @@ export class Daemon {
       await db.sweepSql.end({ timeout: 2 }).catch(() => {});
       this.#log.info("database no longer watched", { database: name });
     }
-    for (const oid of applyPlan(this.#cache, plan)) this.#dirty.add(oid);
+    for (const oid of applyPlan(this.#cache, plan)) this.#roles.touch(oid);
     // Manual unlocks are announced on the control database ("c:locks"). When it is monitored, its
     // listener hears them; otherwise a listener of its own does (one, not two: every listener
     // costs each notifying commit a signal).
@@ -683,7 +684,7 @@ export class Daemon {
       largeObjects: this.#sweepOnlyLargeObjects,
     };
     for (const oid of await measureSweepOnly(this.#target, this.#sweepOnly, opts)) {
-      this.#dirty.add(oid);
+      this.#roles.touch(oid);
     }
   }
 
@@ -843,7 +844,7 @@ export class Daemon {
       });
       // Busy relations not charged by their files (no postgres_monitor here) keep their size.
       const keep = new Set([...busy].filter(([, b]) => !b.byFiles).map(([relid]) => relid));
-      for (const oid of this.#cache.replaceDatabase(db.name, sizes, keep)) this.#dirty.add(oid);
+      for (const oid of this.#cache.replaceDatabase(db.name, sizes, keep)) this.#roles.touch(oid);
       await this.#measureLargeObjects(db, db.sweepSql, owners, force, Date.now());
       for (const relid of busy.keys()) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
       await this.#reportBusy(db, busy);
@@ -1055,15 +1056,19 @@ export class Daemon {
   async #measureSharedText(owners: number[]) {
     try {
       const perOwner = await measureCatalogText(this.#control, owners, true);
-      for (const oid of this.#cache.setSource("catalog_text", perOwner)) this.#dirty.add(oid);
+      for (const oid of this.#cache.setSource("catalog_text", perOwner)) this.#roles.touch(oid);
     } catch (err) {
       this.#log.warn("cannot measure shared catalog text", { error: errorMessage(err) });
     }
   }
 
   #markDirty(oid: number, since: number) {
-    this.#dirty.add(oid);
-    if (!this.#notifyTimes.has(oid)) this.#notifyTimes.set(oid, since);
+    this.#roles.markDirty(oid, since);
+  }
+
+  /** Evaluates every dirty role (lib/evaluate/roles.ts). */
+  #runEvaluations(): Promise<void> {
+    return this.#roles.run();
   }
 
   /**
@@ -1230,7 +1235,7 @@ export class Daemon {
       return new Set();
     }
     const changed = this.#cache.setSource("temp_files", perOwner);
-    for (const oid of changed) this.#dirty.add(oid);
+    for (const oid of changed) this.#roles.touch(oid);
     return changed;
   }
 
@@ -1246,128 +1251,12 @@ export class Daemon {
       enforcer: this.#enforcer,
       log: this.#log,
       limits: this.#limits,
-      states: this.#states,
+      states: this.#roles.states,
       state: (oid) => this.#state(oid),
-      inflight: this.#inflight,
+      inflight: this.#roles.inflight,
       lockVersion: this.#actions?.lockVersion ?? new Map(),
       count: (action, n) => this.#count(action, n),
     });
-  }
-
-  /** Evaluates every dirty role; decisions for one role run in order, roles in parallel. */
-  async #runEvaluations(): Promise<void> {
-    // Until the first sweep has read which roles are locked, a role over its limit would be
-    // locked (and logged, and alerted) a second time: its decision waits for that sweep.
-    if (this.#evaluating || !this.#locksKnown) return;
-    this.#evaluating = true;
-    try {
-      while (this.#dirty.size > 0 && !this.#stopped) {
-        this.#spreadDirty();
-        const batch = [...this.#dirty].filter((oid) => !this.#inflight.has(oid));
-        for (const oid of batch) this.#dirty.delete(oid);
-        if (batch.length === 0) break;
-        await Promise.all(batch.map((oid) => this.#evaluateRole(oid)));
-      }
-    } finally {
-      this.#evaluating = false;
-    }
-    this.#detach("send alerts", this.#pumpAlerts());
-    this.#status.scheduleMetrics();
-  }
-
-  /**
-   * A dirty owner makes every limited role charged for it dirty (a group's members, a shared
-   * budget's members), with the earliest notification time for the lag figures.
-   */
-  #spreadDirty() {
-    for (const oid of [...this.#dirty]) {
-      const since = this.#notifyTimes.get(oid);
-      for (const d of affectedRoles(this.#charges, [oid])) {
-        this.#dirty.add(d);
-        if (since !== undefined && since < (this.#notifyTimes.get(d) ?? Infinity)) {
-          this.#notifyTimes.set(d, since);
-        }
-      }
-      if (!this.#limits.has(oid)) {
-        this.#dirty.delete(oid);
-        this.#notifyTimes.delete(oid);
-      }
-    }
-  }
-
-  /**
-   * Every database where `oid`, or an owner charged to it, owns something is measured: its
-   * usage is not a partial view.
-   */
-  #complete(oid: number): boolean {
-    const measured = (name: string) => (this.#dbs.get(name)?.measuredAt ?? 0) > 0;
-    return (this.#charges.contributors.get(oid) ?? [oid]).every((o) =>
-      measuredWhereOwned(this.#owned?.get(o), this.#dbs.keys(), measured)
-    );
-  }
-
-  async #evaluateRole(oid: number) {
-    const limit = this.#limits.get(oid);
-    if (!limit) return;
-    const since = this.#notifyTimes.get(oid);
-    this.#notifyTimes.delete(oid);
-    const usage = this.#usage(oid);
-    const now = Date.now();
-    const before = { ...this.#state(oid) };
-    const result = evaluate({
-      usage,
-      limit,
-      state: this.#state(oid),
-      now,
-      softWarningIntervalMs: this.#config.monitor.soft_warning_interval * 1000,
-    });
-    // With a database unmeasured, usage may be low: never relax on a partial view.
-    const partial = !this.#complete(oid);
-    const decisions = result.decisions.filter((d) =>
-      !(partial && (d.kind === "unlock" || d.kind === "soft_cleared"))
-    );
-    if (partial && decisions.length !== result.decisions.length) {
-      result.state.belowHardSince = this.#state(oid).belowHardSince;
-      result.state.overSoft = this.#state(oid).overSoft;
-      result.state.softSilent = this.#state(oid).softSilent;
-    }
-    this.#states.set(oid, result.state);
-    if (result.wakeAt !== undefined) this.#scheduleWake(result.wakeAt);
-    if (decisions.length === 0) return;
-    this.#inflight.add(oid);
-    try {
-      for (const [i, d] of decisions.entries()) {
-        const ok = await this.#actions!.carryOut(d, since);
-        if (!ok) {
-          // Not recorded: the state goes back for this decision and those after it, so the next
-          // evaluation decides them again (a warning is retried, not lost).
-          const unsent = decisions.slice(i).map((x) => x.kind);
-          this.#states.set(oid, keepUnsent(this.#state(oid), before, unsent));
-          // Applied or retried: evaluate the role again shortly; the evaluator repeats the
-          // decision while the state it wants is not reached.
-          const t = setTimeout(() => {
-            this.#timers.delete(t);
-            this.#dirty.add(oid);
-            this.#detach("evaluate", this.#runEvaluations());
-          }, RETRY_MS);
-          this.#timers.add(t);
-          break;
-        }
-      }
-    } finally {
-      this.#inflight.delete(oid);
-    }
-  }
-
-  #scheduleWake(at: number) {
-    if (at >= this.#wakeAt) return;
-    this.#wakeAt = at;
-    clearTimeout(this.#wakeTimer);
-    this.#wakeTimer = setTimeout(() => {
-      this.#wakeAt = Infinity;
-      for (const oid of this.#limits.keys()) this.#dirty.add(oid);
-      this.#detach("evaluate", this.#runEvaluations());
-    }, Math.max(0, at - Date.now()));
   }
 
   #count(action: string, n = 1) {
@@ -1390,7 +1279,7 @@ export class Daemon {
     this.#stopped = true;
     clearTimeout(this.#sweepTimer);
     clearInterval(this.#hotTimer);
-    clearTimeout(this.#wakeTimer);
+    this.#roles.stop();
     clearTimeout(this.#controlSweepTimer);
     this.#status.stop();
     clearInterval(this.#metricsTick);
