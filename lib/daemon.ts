@@ -5,27 +5,18 @@
  *
  * @module
  */
-import { type Config, describeEntry, loadConfig, parseListenAddress } from "./config/mod.ts";
+import { type Config, loadConfig, parseListenAddress } from "./config/mod.ts";
 import { RESTART_KEYS } from "./config/settings.ts";
 import { Coalesced } from "./coalesce.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
 import { Enforcer } from "./enforce/enforcer.ts";
 import { Actions } from "./enforce/actions.ts";
 import { Roles } from "./evaluate/roles.ts";
+import { LimitedRoles } from "./evaluate/limited_roles.ts";
 import { reconcileLocks } from "./enforce/reconcile.ts";
 import type { RoleState } from "./evaluate/evaluator.ts";
-import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
-import {
-  chargedBreakdown,
-  chargedUsage,
-  type ChargePlan,
-  ownPlan,
-  planCharges,
-} from "./evaluate/charges.ts";
-import { roleGroups } from "./measure/role_groups.ts";
 import {
   type BusyRelation,
-  listRoles,
   measureOwners,
   measureRelations,
   type Placement,
@@ -43,7 +34,6 @@ import { Watchers } from "./watch/watchers.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { LargeObjectTracker } from "./measure/large_objects.ts";
 import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
-import { roleDatabases } from "./measure/role_databases.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { StatusReport } from "./report/status.ts";
 import { AlertPump } from "./report/alerts/pump.ts";
@@ -130,11 +120,8 @@ export class Daemon {
   #controlListener?: Listener;
   #cache = new UsageCache();
   #busy = new BusyRelations();
-  /** Databases where each limited role owns something (refreshed each sweep). */
-  #owned?: Map<number, Set<string>>;
-  #limits = new Map<number, EffectiveLimit>();
-  /** Whose storage is charged to which limited role (lib/evaluate/charges.ts). */
-  #charges: ChargePlan = ownPlan([]);
+  /** Limits, charges and ownership of the limited roles (lib/evaluate/limited_roles.ts). */
+  #limited: LimitedRoles;
   /** Role states, the dirty set and evaluation (lib/evaluate/roles.ts). */
   #roles: Roles;
   /** Carries out decisions (lib/enforce/actions.ts). */
@@ -158,8 +145,6 @@ export class Daemon {
   /** start() has finished: until then a SIGHUP is only remembered (see reload). */
   #started = false;
   #reloadWanted = false;
-  #missingReported = "";
-  #protectedReported = new Set<string>();
   /** Catalog text on `c:text` hints: at most one measurement per second per database. */
   #textRuns = new SpacedRuns(CATALOG_TEXT_SPACING_MS, (name) => this.#measureTextHinted(name));
   /** Catalog-text measurements started, and per database the latest one applied (none older). */
@@ -186,11 +171,12 @@ export class Daemon {
     this.#onStatus = options.onStatus ?? (() => {});
     this.#leaderName = options.leaderName ?? "postgres_realtime_monitor";
     this.#notifyQueue = new NotifyQueueWatch(options.log);
+    this.#limited = new LimitedRoles(this.#cache, options.log);
     this.#roles = new Roles({
-      limits: () => this.#limits,
-      charges: () => this.#charges,
-      usage: (oid) => this.#usage(oid),
-      owned: (oid) => this.#owned?.get(oid),
+      limits: () => this.#limited.limits,
+      charges: () => this.#limited.charges,
+      usage: (oid) => this.#limited.usage(oid),
+      owned: (oid) => this.#limited.owned?.get(oid),
       databases: () => this.#dbs,
       carryOut: (d, since) => this.#actions!.carryOut(d, since),
       pumpAlerts: () => this.#pumpAlerts(),
@@ -203,9 +189,9 @@ export class Daemon {
       stopped: () => this.#stopped,
       detach: (task, promise) => this.#detach(task, promise),
       sources: {
-        limits: () => this.#limits,
-        usage: (oid) => this.#usage(oid),
-        kinds: (oid) => chargedBreakdown(this.#charges, oid, (o) => this.#cache.breakdown(o)),
+        limits: () => this.#limited.limits,
+        usage: (oid) => this.#limited.usage(oid),
+        kinds: (oid) => this.#limited.kinds(oid),
         state: (oid) => this.#state(oid),
         databases: () =>
           [...this.#dbs.values()].map((db) => ({ name: db.name, up: db.listener.connected })),
@@ -272,10 +258,10 @@ export class Daemon {
       status: this.#status,
       alerts: this.#alerts,
       pumpAlerts: () => this.#pumpAlerts(),
-      limits: () => this.#limits,
+      limits: () => this.#limited.limits,
       states: this.#roles.states,
       state: (oid) => this.#state(oid),
-      owned: (oid) => this.#owned?.get(oid),
+      owned: (oid) => this.#limited.owned?.get(oid),
       databases: () => this.#dbs,
       detach: (task, promise) => this.#detach(task, promise),
     });
@@ -333,7 +319,7 @@ export class Daemon {
     this.#log.info("running", {
       databases: [...this.#dbs.keys()],
       listening: [...this.#dbs.values()].filter((db) => db.listener.connected).length,
-      limited_roles: this.#limits.size,
+      limited_roles: this.#limited.limits.size,
     });
     this.#onStatus(this.#status.statusLine());
     this.#started = true;
@@ -461,9 +447,9 @@ export class Daemon {
       notifyQueue: this.#notifyQueue,
       detach: (task, promise) => this.#detach(task, promise),
       databases: () => this.#dbs.values(),
-      limits: () => this.#limits,
-      owners: () => this.#owners(),
-      nameOf: (oid) => this.#nameOf(oid),
+      limits: () => this.#limited.limits,
+      owners: () => this.#limited.owners(),
+      nameOf: (oid) => this.#limited.nameOf(oid),
       markDirty: (oid, since) => this.#markDirty(oid, since),
       measureSome: (db, relids, since) => this.#measureSome(db, relids, since),
       evaluate: () => this.#runEvaluations(),
@@ -506,10 +492,18 @@ export class Daemon {
       await fn();
       phases[name] = Math.round(performance.now() - t);
     };
-    await phase("roles", () => this.#refreshLimits());
+    await phase(
+      "roles",
+      () =>
+        this.#limited.refresh(
+          this.#control,
+          this.#config.limits,
+          this.#config.monitor.exempt_roles,
+        ),
+    );
     await phase("databases", () => this.#refreshDatabases());
-    await phase("owned", () => this.#refreshOwned());
-    const owners = this.#owners();
+    await phase("owned", () => this.#limited.refreshOwned(this.#control));
+    const owners = this.#limited.owners();
     await phase(
       "measure",
       () =>
@@ -523,9 +517,9 @@ export class Daemon {
     await phase("temp_file_limit", () => this.#applyTempFileLimits());
     await phase("locks", () => this.#reconcileLocks());
     this.#roles.locksLoaded();
-    for (const oid of this.#limits.keys()) this.#roles.touch(oid);
+    for (const oid of this.#limited.limits.keys()) this.#roles.touch(oid);
     const states = this.#roles.states;
-    for (const oid of states.keys()) if (!this.#limits.has(oid)) states.delete(oid);
+    for (const oid of states.keys()) if (!this.#limited.limits.has(oid)) states.delete(oid);
     await phase("evaluate", () => this.#runEvaluations());
     await phase("alerts", () => this.#pumpAlerts());
     this.#status.sweepDone((performance.now() - t0) / 1000);
@@ -534,83 +528,15 @@ export class Daemon {
       ms: Math.round(performance.now() - t0),
       phases_ms: phases,
       databases: this.#dbs.size,
-      roles: this.#limits.size,
+      roles: this.#limited.limits.size,
     });
     await this.#notifyQueue.read(this.#control);
     await this.#status.writeMetrics();
   }
 
-  async #refreshLimits() {
-    const entries = this.#config.limits;
-    const users = entries.flatMap((e) => (e.user !== undefined ? [e.user] : []));
-    const groups = entries.flatMap((e) => (e.member_of !== undefined ? [e.member_of] : []));
-    const roles = await listRoles(this.#control, users, groups);
-    const { limits, missing } = resolveLimits(entries, roles, this.#config.monitor.exempt_roles);
-    const missingKey = missing.join("\u0000");
-    if (missing.length > 0 && missingKey !== this.#missingReported) {
-      this.#log.warn("limited roles not found in the cluster (ignored until they exist)", {
-        roles: missing,
-      });
-    }
-    this.#missingReported = missingKey;
-    for (const l of limits.values()) {
-      const key = `${l.role.oid}:${l.protectedReason}`;
-      if (l.protectedReason && !this.#protectedReported.has(key)) {
-        this.#protectedReported.add(key);
-        this.#log.warn("limit on a protected role is reported but never enforced", {
-          role: l.role.name,
-          reason: l.protectedReason,
-          entry: describeEntry(l.limit),
-        });
-      }
-    }
-    this.#limits = limits;
-    await this.#refreshCharges();
-  }
-
-  /**
-   * Groups of the limited roles: a group without a limit of its own is measured and watched like
-   * its members' own tables and charged to them (lib/evaluate/charges.ts). On failure every role
-   * keeps being charged what it owns and the next sweep tries again.
-   */
-  async #refreshCharges() {
-    try {
-      const groups = await roleGroups(this.#control, [...this.#limits.keys()]);
-      this.#charges = planCharges(this.#limits, groups, this.#config.monitor.exempt_roles);
-    } catch (err) {
-      this.#charges = ownPlan(this.#limits.keys());
-      this.#log.warn("cannot read the groups of limited roles", { error: errorMessage(err) });
-    }
-  }
-
-  /** Name of a measured owner: a limited role or a group charged to limited roles. */
-  #nameOf(oid: number): string | undefined {
-    return this.#limits.get(oid)?.role.name ?? this.#charges.groupNames.get(oid);
-  }
-
-  /** Every role whose storage is measured: the limited roles and the groups charged to them. */
-  #owners(): number[] {
-    return this.#charges.owners;
-  }
-
-  /** A limited role's usage: what it owns plus what is charged to it (groups, shared budget). */
-  #usage(oid: number): number {
-    return chargedUsage(this.#charges, oid, (o) => this.#cache.usage(o));
-  }
-
-  /** Where each limited role owns something; on failure every database counts for everyone. */
-  async #refreshOwned() {
-    try {
-      this.#owned = await roleDatabases(this.#control, this.#owners());
-    } catch (err) {
-      this.#owned = undefined;
-      this.#log.warn("cannot read where roles own objects", { error: errorMessage(err) });
-    }
-  }
-
   async #refreshDatabases() {
     const m = this.#config.monitor;
-    const plan = await this.#scope.refresh(this.#owners(), this.#planOptions());
+    const plan = await this.#scope.refresh(this.#limited.owners(), this.#planOptions());
     const wanted = plan.watched;
     this.#sweepOnly = plan.sweepOnly;
     for (const name of wanted) {
@@ -660,7 +586,7 @@ export class Daemon {
     if (this.#checkingDbs || this.#stopped) return;
     this.#checkingDbs = true;
     try {
-      if (await this.#scope.changed(this.#owners(), this.#planOptions())) {
+      if (await this.#scope.changed(this.#limited.owners(), this.#planOptions())) {
         await this.sweep("databases changed");
       }
     } catch (err) {
@@ -728,7 +654,7 @@ export class Daemon {
             db.measuredAt = 0;
             this.#detach(
               "measure database",
-              this.#measureDatabase(db, this.#owners()).then(() => this.#runEvaluations()),
+              this.#measureDatabase(db, this.#limited.owners()).then(() => this.#runEvaluations()),
             );
           }
         },
@@ -801,7 +727,7 @@ export class Daemon {
                 fault: c.detail,
               });
               const owner = this.#cache.ownerOf(db.name, c.relid);
-              const role = owner === undefined ? undefined : this.#nameOf(owner);
+              const role = owner === undefined ? undefined : this.#limited.nameOf(owner);
               await this.#enforcer.logEvent({
                 kind: "tamper",
                 oid: owner ?? null,
@@ -890,7 +816,7 @@ export class Daemon {
   async #reportBusy(db: Database, busy: Map<number, BusyRelation>) {
     const minMs = this.#config.monitor.sweep_interval * 1000;
     for (const b of this.#busy.sweep(db.name, busy, Date.now(), minMs)) {
-      const role = this.#nameOf(b.owner) ?? String(b.owner);
+      const role = this.#limited.nameOf(b.owner) ?? String(b.owner);
       const reason = busyReason(b, db.name);
       this.#log.warn("relation cannot be measured: lock held or queued", {
         database: db.name,
@@ -918,7 +844,7 @@ export class Daemon {
       }
     }
     if (suspects.length === 0) return;
-    const roleName = (oid: number) => this.#nameOf(oid);
+    const roleName = (oid: number) => this.#limited.nameOf(oid);
     for (const m of await relationMoves(db.sweepSql, suspects)) {
       if (!m.exists) continue; // dropped
       const was = before.get(m.relid)!;
@@ -994,7 +920,7 @@ export class Daemon {
         });
         this.#detach(
           "measure database",
-          this.#measureDatabase(db, this.#owners()).then(() => this.#runEvaluations()),
+          this.#measureDatabase(db, this.#limited.owners()).then(() => this.#runEvaluations()),
         );
       }
       return;
@@ -1044,7 +970,7 @@ export class Daemon {
     if (!db || this.#stopped) return;
     this.#count("catalog_text_measurements");
     const t0 = performance.now();
-    await this.#measureText(db, db.sql, this.#owners());
+    await this.#measureText(db, db.sql, this.#limited.owners());
     this.#log.debug("catalog text measured on a hint", {
       database: name,
       ms: Math.round(performance.now() - t0),
@@ -1080,13 +1006,13 @@ export class Daemon {
   #remeasureInterval(db: Database, relid: number): number {
     const owner = this.#cache.ownerOf(db.name, relid);
     if (this.#busy.has(db.name, relid)) return BUSY_INTERVAL_MS;
-    const charged = owner === undefined ? [] : this.#charges.dependents.get(owner) ?? [];
+    const charged = owner === undefined ? [] : this.#limited.charges.dependents.get(owner) ?? [];
     if (charged.length === 0) return 0;
     // A group's table is watched as closely as its nearest-to-the-limit member needs.
     let headroom = Infinity;
     for (const oid of charged) {
-      const limit = this.#limits.get(oid);
-      if (limit) headroom = Math.min(headroom, limit.limit.hard_limit - this.#usage(oid));
+      const limit = this.#limited.limits.get(oid);
+      if (limit) headroom = Math.min(headroom, limit.limit.hard_limit - this.#limited.usage(oid));
     }
     if (headroom <= 0) return 0;
     return Math.min(1000, Math.max(FLUSH_INTERVAL_MS, (headroom / MAX_WRITE_RATE) * 500));
@@ -1179,7 +1105,7 @@ export class Daemon {
     const keep = [];
     const now = Date.now();
     for (const r of rows) {
-      if (!r.exists || !this.#charges.dependents.has(r.owner)) gone.push(r.relid);
+      if (!r.exists || !this.#limited.charges.dependents.has(r.owner)) gone.push(r.relid);
       else if (r.busy) {
         // Locked: charged what its files hold (when installed), and looked at again soon.
         this.#busy.seen(db.name, r.relid, now);
@@ -1229,7 +1155,7 @@ export class Daemon {
   async #measureTempFiles(): Promise<Set<number>> {
     let perOwner: Map<number, number>;
     try {
-      perOwner = onlyOwners(await readTempFiles(this.#control), this.#limits.keys());
+      perOwner = onlyOwners(await readTempFiles(this.#control), this.#limited.limits.keys());
     } catch (err) {
       this.#log.debug("cannot read temporary files", { error: errorMessage(err) });
       return new Set();
@@ -1241,7 +1167,7 @@ export class Daemon {
 
   /** temp_file_limit role settings for the limited roles (lib/enforce/temp_file_limit.ts). */
   async #applyTempFileLimits() {
-    await this.#tempLimits?.apply(this.#limits, this.#dryRun);
+    await this.#tempLimits?.apply(this.#limited.limits, this.#dryRun);
   }
 
   /** Lock rows vs reality (lib/enforce/reconcile.ts). */
@@ -1250,7 +1176,7 @@ export class Daemon {
     await reconcileLocks({
       enforcer: this.#enforcer,
       log: this.#log,
-      limits: this.#limits,
+      limits: this.#limited.limits,
       states: this.#roles.states,
       state: (oid) => this.#state(oid),
       inflight: this.#roles.inflight,
