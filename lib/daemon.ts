@@ -809,9 +809,8 @@ export class Daemon {
   }
 
   /**
-   * Between sweeps, every LARGE_OBJECT_CHECK_MS: large-object writes fire no trigger and send no
-   * notification, so each watched database's signature is read and, where it moved, its large
-   * objects are measured and their owners evaluated. A round still running is not doubled.
+   * A relation kept busy (an ACCESS EXCLUSIVE lock held or queued on it, its indexes or TOAST)
+   * for longer than a sweep interval is reported once per episode: a warning and a "tamper" event.
    */
   async #reportBusy(db: Database, busy: Map<number, BusyRelation>) {
     const minMs = this.#config.monitor.sweep_interval * 1000;

@@ -338,8 +338,9 @@ export class Watchers {
   }
 
   /**
-   * Large objects fire no trigger: every watched database's large-object signature is read every
-   * LARGE_OBJECT_CHECK_MS, and a change is measured and evaluated.
+   * Between sweeps, every LARGE_OBJECT_CHECK_MS: large-object writes fire no trigger and send no
+   * notification, so each watched database's signature is read and, where it moved, its large
+   * objects are measured and their owners evaluated. A round still running is not doubled.
    */
   async #checkLargeObjects() {
     if (this.#checkingLargeObjects || this.#ctx.stopped() || this.#ctx.limits().size === 0) return;
@@ -366,10 +367,6 @@ export class Watchers {
     }
   }
 
-  /**
-   * A relation kept busy (an ACCESS EXCLUSIVE lock held or queued on it, its indexes or TOAST)
-   * for longer than a sweep interval is reported once per episode: a warning and a "tamper" event.
-   */
   /** Stops the timers (a round in progress finishes). */
   stop(): void {
     clearInterval(this.#tempTimer);
