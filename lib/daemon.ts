@@ -18,7 +18,6 @@ import type { RoleState } from "./evaluate/evaluator.ts";
 import {
   type BusyRelation,
   measureOwners,
-  measureRelations,
   type Placement,
   relationMoves,
   syncTriggers,
@@ -29,8 +28,9 @@ import { requireTrustedControl, schemaTrust } from "./measure/schema_trust.ts";
 import { measureSweepOnly } from "./measure/sweep_only.ts";
 import { measureCatalogText } from "./measure/catalog_text.ts";
 import { SpacedRuns } from "./watch/spaced.ts";
-import { BUSY_INTERVAL_MS, type Database, HOT_WINDOW_MS } from "./watch/database.ts";
+import { type Database, HOT_WINDOW_MS } from "./watch/database.ts";
 import { Watchers } from "./watch/watchers.ts";
+import { RealTime } from "./watch/realtime.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { LargeObjectTracker } from "./measure/large_objects.ts";
 import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
@@ -51,28 +51,15 @@ import { TempFileLimits } from "./enforce/temp_file_limit.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
-/**
- * Least time between two measurements triggered by notifications in one database: under write
- * load many sessions notify about the same tables; one query per window serves them all.
- */
-const FLUSH_INTERVAL_MS = 50;
-
-/** Write rate (bytes/s) assumed when spacing re-measurements by headroom: above this machine's. */
-const MAX_WRITE_RATE = 512 * 1024 * 1024;
-
 /** Between sweeps, how often one catalog query checks which databases need connections. */
 const DATABASE_CHECK_MS = 2000;
 
 /**
- * Notified oids not known as a limited role's relation that wait to be measured, per database,
- * and how many of them one measurement takes. Anyone may NOTIFY: a flood of made-up oids costs at
- * most this much memory and this many catalog look-ups per flush.
+ * Notified oids not known as a limited role's relation that may wait to be measured, per
+ * database (lib/watch/realtime.ts bounds how many one measurement takes). Anyone may NOTIFY: a
+ * flood of made-up oids costs at most this much memory.
  */
 const MAX_UNKNOWN_PENDING = 10_000;
-const MAX_UNKNOWN_PER_FLUSH = 500;
-
-/** Least time between two whole-database measurements caused by a notification overflow. */
-const OVERFLOW_MEASURE_MS = 5000;
 
 /** Least time between two sweeps caused by "lock changed" notifications. */
 const CONTROL_SWEEP_MS = 1000;
@@ -82,9 +69,6 @@ const CONTROL_SWEEP_MS = 1000;
  * at least ten times the last one's duration: hints cost at most a tenth of a server CPU).
  */
 const CATALOG_TEXT_SPACING_MS = 1000;
-
-/** Longest pause of a database's notification measurements after failures (doubling from 50 ms). */
-const MAX_BACKOFF_MS = 10_000;
 
 /** Options for {@linkcode Daemon}. */
 export interface DaemonOptions {
@@ -129,7 +113,8 @@ export class Daemon {
   #timers = new Set<Timer>();
   #wakers = new Set<() => void>();
   #sweepTimer?: Timer;
-  #hotTimer?: Timer;
+  /** Notifications, batched measurement and the hot set (lib/watch/realtime.ts). */
+  #realtime: RealTime;
   #sweeps = new Coalesced(
     () =>
       this.#sweepOnce(this.#sweepReason).catch((err) =>
@@ -210,10 +195,29 @@ export class Daemon {
           })),
       },
     });
+    this.#realtime = new RealTime({
+      log: options.log,
+      cache: this.#cache,
+      busy: this.#busy,
+      limited: this.#limited,
+      roles: this.#roles,
+      status: this.#status,
+      databases: () => this.#dbs.values(),
+      writtenWhileLocked: (db, owners) => this.#actions?.writtenWhileLocked(db, owners),
+      onLocksChanged: () => this.#controlSweep(),
+      onTextHint: (name) => this.#textRuns.request(name),
+      remeasureDatabase: (db) =>
+        this.#measureDatabase(db, this.#limited.owners()).then(() => this.#runEvaluations()),
+      detach: (task, promise) => this.#detach(task, promise),
+    });
   }
 
   #configureStatus() {
     const m = this.#config.monitor;
+    this.#realtime.configure({
+      controlDatabase: m.control_database,
+      hotIntervalMs: m.hot_interval_ms,
+    });
     this.#roles.configure({ softWarningIntervalMs: m.soft_warning_interval * 1000 });
     this.#status.configure({
       prometheusEnabled: m.prometheus_enabled,
@@ -293,7 +297,7 @@ export class Daemon {
     ]);
     clearTimeout(timer);
     this.#scheduleSweep();
-    this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
+    this.#realtime.start();
     this.#startWatchers();
     this.#watchers!.startPolls();
     this.#dbCheckTimer = setInterval(
@@ -422,8 +426,6 @@ export class Daemon {
     this.#alerts?.configure({ dryRun: this.#dryRun });
     this.#actions?.configure({ dryRun: this.#dryRun });
     this.#configureStatus();
-    clearInterval(this.#hotTimer);
-    this.#hotTimer = setInterval(() => this.#remeasureHot(), next.monitor.hot_interval_ms);
     this.#startWatchers();
     this.#log.info("configuration reloaded", {
       limits: next.limits.length,
@@ -451,7 +453,7 @@ export class Daemon {
       owners: () => this.#limited.owners(),
       nameOf: (oid) => this.#limited.nameOf(oid),
       markDirty: (oid, since) => this.#markDirty(oid, since),
-      measureSome: (db, relids, since) => this.#measureSome(db, relids, since),
+      measureSome: (db, relids, since) => this.#realtime.measureSome(db, relids, since),
       evaluate: () => this.#runEvaluations(),
       stopped: () => this.#stopped,
       measureTempFiles: () => this.#measureTempFiles(),
@@ -645,7 +647,7 @@ export class Daemon {
       measuredRel: new Map(),
       verify: new NotifyVerifier(),
       listener: new Listener(this.#target, name, m.listen_channel, {
-        onNotify: (payload) => this.#onNotify(db, payload),
+        onNotify: (payload) => this.#realtime.onNotify(db, payload),
         onConnect: () => {
           this.#log.info("listening", { database: name, channel: m.listen_channel });
           db.verify.connected(Date.now());
@@ -886,62 +888,6 @@ export class Daemon {
   }
 
   /**
-   * A notification in a monitored database. It is a hint: it makes the daemon measure a relation
-   * sooner, and the measurement (the catalog) decides what changed, including whether a relation
-   * is gone. Only oids of relations the daemon knows as a limited role's become hot.
-   */
-  #onNotify(db: Database, payload: string) {
-    this.#status.notified();
-    const hint = parsePayload(payload);
-    if (hint.kind === "locks") {
-      if (db.name === this.#config.monitor.control_database) this.#controlSweep();
-      return;
-    }
-    if (hint.kind === "ignored") {
-      this.#count("notifications_ignored");
-      return;
-    }
-    if (hint.kind === "catalog_text") {
-      this.#textRuns.request(db.name);
-      return;
-    }
-    const now = Date.now();
-    db.verify.notified(hint.relid, now);
-    const known = this.#cache.ownerOf(db.name, hint.relid) !== undefined;
-    if (!db.pending.add(hint.relid, known)) {
-      // More unknown oids than one database can have waiting: someone floods the channel. Drop
-      // them and measure the whole database instead (spaced), which finds every real relation.
-      this.#count("notifications_dropped");
-      if (now - db.overflowMeasuredAt >= OVERFLOW_MEASURE_MS) {
-        db.overflowMeasuredAt = now;
-        this.#log.warn("too many notifications of unknown relations: measuring the database", {
-          database: db.name,
-        });
-        this.#detach(
-          "measure database",
-          this.#measureDatabase(db, this.#limited.owners()).then(() => this.#runEvaluations()),
-        );
-      }
-      return;
-    }
-    db.pendingSince ??= now;
-    if (known) db.hot.set(hint.relid, now + HOT_WINDOW_MS);
-    // Batch what arrives within a few ms into one query, and at most one query per window.
-    this.#scheduleFlush(db, Math.max(performance.now() + 2, db.lastFlush + FLUSH_INTERVAL_MS));
-  }
-
-  /** Arms the database's flush timer for `at` (performance.now() time) unless it fires earlier. */
-  #scheduleFlush(db: Database, at: number) {
-    if (db.flushTimer !== undefined && db.flushAt <= at) return;
-    clearTimeout(db.flushTimer);
-    db.flushAt = at;
-    db.flushTimer = setTimeout(
-      () => this.#detach("flush", this.#flush(db)),
-      Math.max(0, at - performance.now()),
-    );
-  }
-
-  /**
    * Catalog text of one database (sql/catalog_text.sql) into the cache, kind `catalog_text`.
    * A failure keeps the previous figures (never relax on a partial view); a measurement that
    * started before the one last applied is dropped, so a slow sweep cannot undo a newer hint's.
@@ -997,27 +943,6 @@ export class Daemon {
   }
 
   /**
-   * How often a table may be re-measured on notifications, from its owner's headroom: never so
-   * rarely that a writer at MAX_WRITE_RATE could use more than half the headroom in between, never
-   * more than once per FLUSH_INTERVAL_MS, at least once a second. A tenant far from its limit
-   * costs one query a second however hard it writes; one near it is watched every 50 ms.
-   */
-  #remeasureInterval(db: Database, relid: number): number {
-    const owner = this.#cache.ownerOf(db.name, relid);
-    if (this.#busy.has(db.name, relid)) return BUSY_INTERVAL_MS;
-    const charged = owner === undefined ? [] : this.#limited.charges.dependents.get(owner) ?? [];
-    if (charged.length === 0) return 0;
-    // A group's table is watched as closely as its nearest-to-the-limit member needs.
-    let headroom = Infinity;
-    for (const oid of charged) {
-      const limit = this.#limited.limits.get(oid);
-      if (limit) headroom = Math.min(headroom, limit.limit.hard_limit - this.#limited.usage(oid));
-    }
-    if (headroom <= 0) return 0;
-    return Math.min(1000, Math.max(FLUSH_INTERVAL_MS, (headroom / MAX_WRITE_RATE) * 500));
-  }
-
-  /**
    * Runs a task nobody awaits (a timer, a notification). Each one handles the failures it
    * expects; anything else is a bug, logged with its stack, not an unhandled rejection that would
    * end the daemon: the next sweep re-measures and re-decides everything anyway.
@@ -1030,121 +955,6 @@ export class Daemon {
         stack: err instanceof Error ? err.stack : undefined,
       });
     });
-  }
-
-  async #flush(db: Database) {
-    db.flushTimer = undefined;
-    const now = performance.now();
-    if (db.retryAt !== undefined && now < db.retryAt) {
-      // Backing off after failures: one retry when the pause ends, not one every 50 ms.
-      this.#scheduleFlush(db, db.retryAt);
-      return;
-    }
-    db.lastFlush = now;
-    const relids: number[] = [];
-    let nextDue = Infinity;
-    let unknown = 0;
-    for (const relid of db.pending) {
-      if (db.pending.isUnknown(relid)) {
-        // Known relations come first; unknown oids only up to a bound per query.
-        if (unknown >= MAX_UNKNOWN_PER_FLUSH) {
-          nextDue = now;
-          break;
-        }
-        unknown++;
-        relids.push(relid);
-        continue;
-      }
-      const due = (db.measuredRel.get(relid) ?? 0) + this.#remeasureInterval(db, relid);
-      if (due <= now) relids.push(relid);
-      else nextDue = Math.min(nextDue, due);
-    }
-    const since = db.pendingSince ?? Date.now();
-    for (const relid of relids) {
-      if (!db.pending.isUnknown(relid)) db.measuredRel.set(relid, now);
-      db.pending.delete(relid);
-    }
-    if (db.pending.size === 0) db.pendingSince = undefined;
-    else this.#scheduleFlush(db, Math.max(now + FLUSH_INTERVAL_MS, nextDue));
-    if (relids.length === 0) return;
-    const t0 = performance.now();
-    const changed = await this.#measureSome(db, relids, since);
-    const t1 = performance.now();
-    await this.#runEvaluations();
-    this.#log.debug("re-evaluated", {
-      database: db.name,
-      relations: relids.length,
-      roles: changed.size,
-      measure_ms: Math.round((t1 - t0) * 100) / 100,
-      total_ms: Math.round((performance.now() - t0) * 100) / 100,
-    });
-  }
-
-  async #measureSome(db: Database, relids: number[], since: number): Promise<Set<number>> {
-    let rows;
-    try {
-      rows = await measureRelations(db.sql, relids, db.installed);
-      db.failures = 0;
-      db.retryAt = undefined;
-    } catch (err) {
-      db.failures = (db.failures ?? 0) + 1;
-      const pause = Math.min(MAX_BACKOFF_MS, FLUSH_INTERVAL_MS * 2 ** db.failures);
-      db.retryAt = performance.now() + pause;
-      this.#log.warn("cannot measure relations", {
-        database: db.name,
-        error: errorMessage(err),
-        retry_ms: pause,
-      });
-      for (const r of relids) db.pending.add(r, this.#cache.ownerOf(db.name, r) !== undefined);
-      db.pendingSince ??= Date.now();
-      this.#scheduleFlush(db, db.retryAt);
-      return new Set();
-    }
-    const gone: number[] = [];
-    const keep = [];
-    const now = Date.now();
-    for (const r of rows) {
-      if (!r.exists || !this.#limited.charges.dependents.has(r.owner)) gone.push(r.relid);
-      else if (r.busy) {
-        // Locked: charged what its files hold (when installed), and looked at again soon.
-        this.#busy.seen(db.name, r.relid, now);
-        db.hot.set(r.relid, now + HOT_WINDOW_MS);
-        if (r.byFiles) keep.push(r);
-      } else {
-        this.#busy.clear(db.name, r.relid);
-        // A table still growing stays hot: more may come inside a throttle window.
-        if (this.#cache.bytesOf(db.name, r.relid) !== r.bytes) {
-          db.hot.set(r.relid, now + HOT_WINDOW_MS);
-        }
-        keep.push(r);
-      }
-    }
-    const changed = this.#cache.remove(db.name, gone);
-    for (const oid of this.#cache.update(db.name, keep)) changed.add(oid);
-    for (const oid of changed) this.#markDirty(oid, since);
-    this.#actions?.writtenWhileLocked(db, keep.map((r) => r.owner));
-    return changed;
-  }
-
-  /**
-   * Re-measures hot relations: catches writes that fell inside a trigger's throttle window. They
-   * join the next notification batch (so a busy database's notifications never starve them).
-   */
-  #remeasureHot() {
-    const now = Date.now();
-    for (const db of this.#dbs.values()) {
-      let any = false;
-      for (const [relid, until] of db.hot) {
-        if (until < now) db.hot.delete(relid);
-        else {
-          db.pending.add(relid, true);
-          any = true;
-        }
-      }
-      if (!any) continue;
-      db.pendingSince ??= now;
-      this.#scheduleFlush(db, Math.max(performance.now(), db.lastFlush + FLUSH_INTERVAL_MS));
-    }
   }
 
   /**
@@ -1203,7 +1013,7 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#sweepTimer);
-    clearInterval(this.#hotTimer);
+    this.#realtime.stop();
     this.#roles.stop();
     clearTimeout(this.#controlSweepTimer);
     this.#status.stop();
@@ -1213,7 +1023,6 @@ export class Daemon {
     this.#textRuns.stop();
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
-    for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);
     const closing = (async () => {
       await this.#sweeps.idle();
       await this.#status.writeMetrics();
