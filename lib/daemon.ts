@@ -15,25 +15,13 @@ import { Roles } from "./evaluate/roles.ts";
 import { LimitedRoles } from "./evaluate/limited_roles.ts";
 import { reconcileLocks } from "./enforce/reconcile.ts";
 import type { RoleState } from "./evaluate/evaluator.ts";
-import {
-  type BusyRelation,
-  measureOwners,
-  type Placement,
-  relationMoves,
-  syncTriggers,
-  tableCounters,
-  tupleCounters,
-} from "./measure/catalog.ts";
-import { requireTrustedControl, schemaTrust } from "./measure/schema_trust.ts";
-import { measureSweepOnly } from "./measure/sweep_only.ts";
-import { measureCatalogText } from "./measure/catalog_text.ts";
-import { SpacedRuns } from "./watch/spaced.ts";
-import { type Database, HOT_WINDOW_MS } from "./watch/database.ts";
+import { requireTrustedControl } from "./measure/schema_trust.ts";
+import type { Database } from "./watch/database.ts";
 import { Watchers } from "./watch/watchers.ts";
 import { RealTime } from "./watch/realtime.ts";
+import { Sweep, type SweepSettings } from "./watch/sweep.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
-import { LargeObjectTracker } from "./measure/large_objects.ts";
-import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
+import { BusyRelations } from "./measure/busy_relations.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
 import { StatusReport } from "./report/status.ts";
 import { AlertPump } from "./report/alerts/pump.ts";
@@ -46,8 +34,6 @@ import { PendingRelations } from "./watch/pending.ts";
 import { parsePayload } from "./watch/payload.ts";
 import { NotifyQueueWatch } from "./watch/notify_queue.ts";
 import { NotifyVerifier } from "./watch/verify.ts";
-import { onlyOwners, readTempFiles } from "./measure/temp_files.ts";
-import { TempFileLimits } from "./enforce/temp_file_limit.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -63,12 +49,6 @@ const MAX_UNKNOWN_PENDING = 10_000;
 
 /** Least time between two sweeps caused by "lock changed" notifications. */
 const CONTROL_SWEEP_MS = 1000;
-
-/**
- * Least time between two catalog-text measurements of one database caused by `c:text` hints (and
- * at least ten times the last one's duration: hints cost at most a tenth of a server CPU).
- */
-const CATALOG_TEXT_SPACING_MS = 1000;
 
 /** Options for {@linkcode Daemon}. */
 export interface DaemonOptions {
@@ -130,11 +110,8 @@ export class Daemon {
   /** start() has finished: until then a SIGHUP is only remembered (see reload). */
   #started = false;
   #reloadWanted = false;
-  /** Catalog text on `c:text` hints: at most one measurement per second per database. */
-  #textRuns = new SpacedRuns(CATALOG_TEXT_SPACING_MS, (name) => this.#measureTextHinted(name));
-  /** Catalog-text measurements started, and per database the latest one applied (none older). */
-  #textSeq = 0;
-  #textApplied = new Map<string, number>();
+  /** The sweep's measurements (lib/watch/sweep.ts). */
+  #sweep?: Sweep;
   /** Counters, metrics, health and status (lib/report/status.ts). */
   #status: StatusReport;
   #metricsTick?: Timer;
@@ -143,10 +120,6 @@ export class Daemon {
   #http?: MetricsServer;
   #alerts?: AlertPump;
   #notifyQueue: NotifyQueueWatch;
-  #tempLimits?: TempFileLimits;
-  /** Large objects: per watched database, and per sweep-only database. */
-  #largeObjects = new LargeObjectTracker();
-  #sweepOnlyLargeObjects = new LargeObjectTracker();
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -205,15 +178,16 @@ export class Daemon {
       databases: () => this.#dbs.values(),
       writtenWhileLocked: (db, owners) => this.#actions?.writtenWhileLocked(db, owners),
       onLocksChanged: () => this.#controlSweep(),
-      onTextHint: (name) => this.#textRuns.request(name),
+      onTextHint: (name) => this.#sweep?.requestText(name),
       remeasureDatabase: (db) =>
-        this.#measureDatabase(db, this.#limited.owners()).then(() => this.#runEvaluations()),
+        this.#sweep!.measureDatabase(db, this.#limited.owners()).then(() => this.#runEvaluations()),
       detach: (task, promise) => this.#detach(task, promise),
     });
   }
 
   #configureStatus() {
     const m = this.#config.monitor;
+    this.#sweep?.configure(this.#sweepSettings());
     this.#realtime.configure({
       controlDatabase: m.control_database,
       hotIntervalMs: m.hot_interval_ms,
@@ -225,6 +199,18 @@ export class Daemon {
       sweepInterval: m.sweep_interval,
       dryRun: this.#dryRun,
     });
+  }
+
+  /** The sweep's settings from the running configuration. */
+  #sweepSettings(): SweepSettings {
+    const m = this.#config.monitor;
+    return {
+      detection: m.detection,
+      verify_interval_ms: m.verify_interval_ms,
+      measure_lock_timeout_ms: m.measure_lock_timeout_ms,
+      sweep_interval: m.sweep_interval,
+      dryRun: this.#dryRun,
+    };
   }
 
   get #dryRun(): boolean {
@@ -246,7 +232,20 @@ export class Daemon {
     }
     this.#control = connect(this.#target, m.control_database, { max: 2 });
     this.#enforcer = new Enforcer(this.#control, { dryRun: this.#dryRun });
-    this.#tempLimits = new TempFileLimits(this.#control, this.#log);
+    this.#sweep = new Sweep({
+      log: this.#log,
+      control: this.#control,
+      target: this.#target,
+      enforcer: this.#enforcer,
+      cache: this.#cache,
+      busy: this.#busy,
+      limited: this.#limited,
+      roles: this.#roles,
+      status: this.#status,
+      databases: () => this.#dbs,
+      stopped: () => this.#stopped,
+    });
+    this.#sweep.configure(this.#sweepSettings());
     this.#alerts = new AlertPump({
       control: this.#control,
       log: this.#log,
@@ -456,9 +455,9 @@ export class Daemon {
       measureSome: (db, relids, since) => this.#realtime.measureSome(db, relids, since),
       evaluate: () => this.#runEvaluations(),
       stopped: () => this.#stopped,
-      measureTempFiles: () => this.#measureTempFiles(),
+      measureTempFiles: () => this.#sweep!.measureTempFiles(),
       measureLargeObjects: (db, sql, owners, force, since) =>
-        this.#measureLargeObjects(db, sql, owners, force, since),
+        this.#sweep!.measureLargeObjects(db, sql, owners, force, since),
     });
     this.#watchers.configure({
       lock_poll_interval_ms: m.lock_poll_interval_ms,
@@ -506,17 +505,18 @@ export class Daemon {
     await phase("databases", () => this.#refreshDatabases());
     await phase("owned", () => this.#limited.refreshOwned(this.#control));
     const owners = this.#limited.owners();
+    const sweep = this.#sweep!;
     await phase(
       "measure",
       () =>
         Promise.all([
-          ...[...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners)),
-          this.#measureSweepOnly(owners),
-          this.#measureTempFiles(),
-          this.#measureSharedText(owners),
+          ...[...this.#dbs.values()].map((db) => sweep.measureDatabase(db, owners)),
+          sweep.measureSweepOnly(this.#sweepOnly, owners),
+          sweep.measureTempFiles(),
+          sweep.measureSharedText(owners),
         ]),
     );
-    await phase("temp_file_limit", () => this.#applyTempFileLimits());
+    await phase("temp_file_limit", () => sweep.applyTempFileLimits());
     await phase("locks", () => this.#reconcileLocks());
     this.#roles.locksLoaded();
     for (const oid of this.#limited.limits.keys()) this.#roles.touch(oid);
@@ -548,8 +548,7 @@ export class Daemon {
       if (wanted.includes(name)) continue;
       this.#dbs.delete(name);
       this.#busy.dropDatabase(name);
-      this.#largeObjects.forget(name);
-      this.#textRuns.forget(name);
+      this.#sweep?.forgetDatabase(name);
       await db.listener.stop();
       await db.sql.end({ timeout: 2 }).catch(() => {});
       await db.sweepSql.end({ timeout: 2 }).catch(() => {});
@@ -598,24 +597,6 @@ export class Daemon {
     }
   }
 
-  /** Databases past max_watched_databases, one short-lived connection at a time. */
-  async #measureSweepOnly(owners: number[]) {
-    const settings = {
-      lock_timeout: `${this.#config.monitor.measure_lock_timeout_ms}ms`,
-      statement_timeout: "300s",
-    };
-    const opts = {
-      owners,
-      settings,
-      cache: this.#cache,
-      log: this.#log,
-      largeObjects: this.#sweepOnlyLargeObjects,
-    };
-    for (const oid of await measureSweepOnly(this.#target, this.#sweepOnly, opts)) {
-      this.#roles.touch(oid);
-    }
-  }
-
   #addDatabase(name: string) {
     const m = this.#config.monitor;
     // Measuring never waits on locks for long: a busy relation is skipped and retried.
@@ -656,7 +637,9 @@ export class Daemon {
             db.measuredAt = 0;
             this.#detach(
               "measure database",
-              this.#measureDatabase(db, this.#limited.owners()).then(() => this.#runEvaluations()),
+              this.#sweep!.measureDatabase(db, this.#limited.owners()).then(() =>
+                this.#runEvaluations()
+              ),
             );
           }
         },
@@ -669,204 +652,6 @@ export class Daemon {
     };
     this.#dbs.set(name, db);
     db.listener.start();
-  }
-
-  async #measureDatabase(db: Database, owners: number[]) {
-    const force = db.measuredAt === 0;
-    try {
-      let tsync = performance.now();
-      let syncMs = 0;
-      let syncChanges = 0;
-      // Only a schema install made (owned by superusers) is ever called: see schema_trust.sql.
-      const trust = await schemaTrust(db.sql, false);
-      const installed = trust.state === "installed";
-      db.installed = installed;
-      // Said once per change (and at the first look), not at every sweep.
-      if (trust.state !== db.trust) {
-        db.trust = trust.state;
-        if (trust.state === "untrusted") {
-          const fields = { database: db.name, owners: trust.owners, detail: trust.detail };
-          this.#log.error("untrusted postgres_monitor schema: never called, sweeps only", fields);
-          await this.#enforcer.logEvent({
-            kind: "tamper",
-            oid: null,
-            role: trust.owners[0] ?? "(unknown)",
-            reason: `untrusted postgres_monitor schema in database ${db.name}: ${trust.detail}`,
-          }).catch((err) =>
-            this.#log.warn("cannot record tampering", { error: errorMessage(err) })
-          );
-        } else if (!installed) {
-          this.#log.warn(
-            "postgres_monitor is not installed in this database: measured by sweeps only",
-            { database: db.name, hint: "run 'install' as a superuser", detail: trust.detail },
-          );
-        }
-      }
-      // Trigger maintenance and the two halves of the measurement run at once, on the sweep
-      // connections (one CPU each on the server), so 100k relations take about half as long.
-      const sync = installed && !this.#dryRun
-        ? (async () => {
-          tsync = performance.now();
-          // In "poll" detection no table carries a trigger: syncing to no owners removes them all.
-          const changes = await syncTriggers(
-            db.sweepSql,
-            this.#config.monitor.detection === "poll" ? [] : owners,
-          );
-          syncChanges = changes.length;
-          for (const c of changes) {
-            const fields = { database: db.name, table: c.relation, action: c.action };
-            if (c.action === "busy" || c.action === "error") {
-              this.#log.warn("could not attach notify trigger", { ...fields, error: c.detail });
-            } else if (
-              c.action === "detached" ||
-              (c.action === "attached" && this.#cache.ownerOf(db.name, c.relid) === undefined)
-            ) {
-              this.#log.debug("notify trigger " + c.action, fields);
-            } else {
-              // Re-enabled, replaced, or re-attached to a table we already knew: someone removed it.
-              this.#log.warn("notify trigger was tampered with and has been restored", {
-                ...fields,
-                fault: c.detail,
-              });
-              const owner = this.#cache.ownerOf(db.name, c.relid);
-              const role = owner === undefined ? undefined : this.#limited.nameOf(owner);
-              await this.#enforcer.logEvent({
-                kind: "tamper",
-                oid: owner ?? null,
-                role: role ?? "(unknown)",
-                reason: `notify trigger ${c.action} on ${c.relation} in database ${db.name}` +
-                  (c.detail ? ` (${c.detail})` : ""),
-              }).catch((err) =>
-                this.#log.warn("cannot record tampering", { error: errorMessage(err) })
-              );
-            }
-          }
-          syncMs = Math.round(performance.now() - tsync);
-        })()
-        : Promise.resolve();
-      sync.catch(() => {}); // awaited below; no unhandled rejection meanwhile
-      // "poll" detection compares counters with the ones read just before this measurement.
-      if (this.#config.monitor.detection === "poll") {
-        db.counters = await tableCounters(db.sweepSql, owners);
-      } else if (this.#config.monitor.verify_interval_ms > 0) {
-        db.verify.baseline(await tupleCounters(db.sweepSql, owners), Date.now());
-      }
-      const tm = performance.now();
-      const halves = [owners.filter((_, i) => i % 2 === 0), owners.filter((_, i) => i % 2 === 1)];
-      const [, first, second] = await Promise.all([
-        sync,
-        measureOwners(db.sweepSql, halves[0]!, installed),
-        measureOwners(db.sweepSql, halves[1]!, installed),
-      ]);
-      const sizes = [...first.sizes, ...second.sizes];
-      const busy = new Map([...first.busy, ...second.busy]);
-      const placed = new Map([...first.placed, ...second.placed]);
-      if (db.placed !== undefined && installed) await this.#reportMoves(db, db.placed, placed);
-      db.placed = placed;
-      this.#log.debug("measured database", {
-        database: db.name,
-        relations: sizes.length,
-        ms: Math.round(performance.now() - tm),
-        sync_ms: syncMs,
-        sync_changes: syncChanges,
-      });
-      // Busy relations not charged by their files (no postgres_monitor here) keep their size.
-      const keep = new Set([...busy].filter(([, b]) => !b.byFiles).map(([relid]) => relid));
-      for (const oid of this.#cache.replaceDatabase(db.name, sizes, keep)) this.#roles.touch(oid);
-      await this.#measureLargeObjects(db, db.sweepSql, owners, force, Date.now());
-      for (const relid of busy.keys()) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
-      await this.#reportBusy(db, busy);
-      await this.#measureText(db, db.sweepSql, owners);
-      db.measuredAt = Date.now();
-      const stale = performance.now() - 10_000;
-      for (const [relid, t] of db.measuredRel) if (t < stale) db.measuredRel.delete(relid);
-    } catch (err) {
-      db.measuredAt = 0;
-      this.#log.error("cannot measure database", { database: db.name, error: errorMessage(err) });
-    }
-  }
-
-  /**
-   * Large objects of `owners` in `db`, measured only if the database's signature moved (or
-   * `force`): charged as kind "large_objects", and owners whose total changed are re-evaluated.
-   */
-  async #measureLargeObjects(
-    db: Database,
-    sql: Sql,
-    owners: number[],
-    force: boolean,
-    since: number,
-  ): Promise<void> {
-    const t = performance.now();
-    const bytes = await this.#largeObjects.refresh(db.name, sql, owners, db.installed, force);
-    if (bytes === undefined || !this.#dbs.has(db.name)) return;
-    const changed = this.#cache.setSource("large_objects", bytes, db.name);
-    for (const oid of changed) this.#markDirty(oid, since);
-    this.#log.debug("measured large objects", {
-      database: db.name,
-      owners: bytes.size,
-      roles_changed: changed.size,
-      ms: Math.round(performance.now() - t),
-    });
-  }
-
-  /**
-   * A relation kept busy (an ACCESS EXCLUSIVE lock held or queued on it, its indexes or TOAST)
-   * for longer than a sweep interval is reported once per episode: a warning and a "tamper" event.
-   */
-  async #reportBusy(db: Database, busy: Map<number, BusyRelation>) {
-    const minMs = this.#config.monitor.sweep_interval * 1000;
-    for (const b of this.#busy.sweep(db.name, busy, Date.now(), minMs)) {
-      const role = this.#limited.nameOf(b.owner) ?? String(b.owner);
-      const reason = busyReason(b, db.name);
-      this.#log.warn("relation cannot be measured: lock held or queued", {
-        database: db.name,
-        table: b.name,
-        role,
-        busy_s: Math.round(b.busyMs / 1000),
-        by_files: b.byFiles,
-      });
-      await this.#enforcer.logEvent({ kind: "tamper", oid: b.owner, role, reason })
-        .catch((err) => this.#log.warn("cannot record tampering", { error: errorMessage(err) }));
-    }
-  }
-
-  /**
-   * Tampering by moving data: a limited role's relation that changed owner (given to a role it
-   * is a member of, perhaps one without a limit) or schema since the previous full sweep. Each is
-   * logged and recorded as a "tamper" event (alerted) naming the table, the roles and schemas.
-   */
-  async #reportMoves(db: Database, before: Map<number, Placement>, now: Map<number, Placement>) {
-    const suspects: { relid: number; old_nsp: number }[] = [];
-    for (const [relid, was] of before) {
-      const is = now.get(relid);
-      if (is === undefined || is.owner !== was.owner || is.nsp !== was.nsp) {
-        suspects.push({ relid, old_nsp: was.nsp });
-      }
-    }
-    if (suspects.length === 0) return;
-    const roleName = (oid: number) => this.#limited.nameOf(oid);
-    for (const m of await relationMoves(db.sweepSql, suspects)) {
-      if (!m.exists) continue; // dropped
-      const was = before.get(m.relid)!;
-      const former = roleName(was.owner) ?? String(was.owner);
-      const changes: string[] = [];
-      if (m.owner !== was.owner) changes.push(`owner changed from ${former} to ${m.ownerName}`);
-      if (m.schema !== m.oldSchema) {
-        changes.push(`moved from schema ${m.oldSchema} to ${m.schema}`);
-      }
-      if (changes.length === 0) continue;
-      const table = `${m.schema}.${m.name}`;
-      const reason = `table ${table} in database ${db.name}: ${changes.join(", ")}`;
-      this.#log.warn("limited role's table changed owner or schema", {
-        database: db.name,
-        table,
-        role: former,
-        changes,
-      });
-      await this.#enforcer.logEvent({ kind: "tamper", oid: was.owner, role: former, reason })
-        .catch((err) => this.#log.warn("cannot record tampering", { error: errorMessage(err) }));
-    }
   }
 
   #onControlNotify(payload: string) {
@@ -885,52 +670,6 @@ export class Daemon {
       this.#controlSweptAt = Date.now();
       this.#detach("sweep", this.sweep("control"));
     }, wait);
-  }
-
-  /**
-   * Catalog text of one database (sql/catalog_text.sql) into the cache, kind `catalog_text`.
-   * A failure keeps the previous figures (never relax on a partial view); a measurement that
-   * started before the one last applied is dropped, so a slow sweep cannot undo a newer hint's.
-   */
-  async #measureText(db: Database, sql: Sql, owners: number[], since = Date.now()) {
-    const seq = ++this.#textSeq;
-    try {
-      const perOwner = await measureCatalogText(sql, owners);
-      if (seq < (this.#textApplied.get(db.name) ?? 0) || this.#dbs.get(db.name) !== db) return;
-      this.#textApplied.set(db.name, seq);
-      for (const oid of this.#cache.setSource("catalog_text", perOwner, db.name)) {
-        this.#markDirty(oid, since);
-      }
-    } catch (err) {
-      this.#log.warn("cannot measure catalog text", {
-        database: db.name,
-        error: errorMessage(err),
-      });
-    }
-  }
-
-  /** A `c:text` hint (spaced by #textRuns): measure that database's catalog text, evaluate. */
-  async #measureTextHinted(name: string) {
-    const db = this.#dbs.get(name);
-    if (!db || this.#stopped) return;
-    this.#count("catalog_text_measurements");
-    const t0 = performance.now();
-    await this.#measureText(db, db.sql, this.#limited.owners());
-    this.#log.debug("catalog text measured on a hint", {
-      database: name,
-      ms: Math.round(performance.now() - t0),
-    });
-    await this.#runEvaluations();
-  }
-
-  /** Shared catalogs' text (comments on databases and roles, role settings), once per sweep. */
-  async #measureSharedText(owners: number[]) {
-    try {
-      const perOwner = await measureCatalogText(this.#control, owners, true);
-      for (const oid of this.#cache.setSource("catalog_text", perOwner)) this.#roles.touch(oid);
-    } catch (err) {
-      this.#log.warn("cannot measure shared catalog text", { error: errorMessage(err) });
-    }
   }
 
   #markDirty(oid: number, since: number) {
@@ -955,28 +694,6 @@ export class Daemon {
         stack: err instanceof Error ? err.stack : undefined,
       });
     });
-  }
-
-  /**
-   * Temporary files (lib/measure/temp_files.ts): one cluster-wide query in the control database,
-   * charged to each session's login role. Returns the owners whose usage changed.
-   */
-  async #measureTempFiles(): Promise<Set<number>> {
-    let perOwner: Map<number, number>;
-    try {
-      perOwner = onlyOwners(await readTempFiles(this.#control), this.#limited.limits.keys());
-    } catch (err) {
-      this.#log.debug("cannot read temporary files", { error: errorMessage(err) });
-      return new Set();
-    }
-    const changed = this.#cache.setSource("temp_files", perOwner);
-    for (const oid of changed) this.#roles.touch(oid);
-    return changed;
-  }
-
-  /** temp_file_limit role settings for the limited roles (lib/enforce/temp_file_limit.ts). */
-  async #applyTempFileLimits() {
-    await this.#tempLimits?.apply(this.#limited.limits, this.#dryRun);
   }
 
   /** Lock rows vs reality (lib/enforce/reconcile.ts). */
@@ -1020,7 +737,7 @@ export class Daemon {
     clearInterval(this.#metricsTick);
     this.#watchers?.stop();
     clearInterval(this.#dbCheckTimer);
-    this.#textRuns.stop();
+    this.#sweep?.stop();
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
     const closing = (async () => {
