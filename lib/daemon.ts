@@ -20,6 +20,7 @@ import type { Database } from "./watch/database.ts";
 import { Watchers } from "./watch/watchers.ts";
 import { RealTime } from "./watch/realtime.ts";
 import { Sweep, type SweepSettings } from "./watch/sweep.ts";
+import { WatchedDatabases, type WatchedDatabasesSettings } from "./watch/connections.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
 import { BusyRelations } from "./measure/busy_relations.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
@@ -28,24 +29,10 @@ import { AlertPump } from "./report/alerts/pump.ts";
 import { type Health, type MetricsServer, serveMetrics } from "./report/http.ts";
 import { Syslog } from "./report/syslog.ts";
 import { VERSION } from "./version.ts";
-import { applyPlan, DatabaseScope, planMetrics, type PlanOptions } from "./watch/databases.ts";
-import { Listener } from "./watch/listener.ts";
-import { PendingRelations } from "./watch/pending.ts";
 import { parsePayload } from "./watch/payload.ts";
 import { NotifyQueueWatch } from "./watch/notify_queue.ts";
-import { NotifyVerifier } from "./watch/verify.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
-
-/** Between sweeps, how often one catalog query checks which databases need connections. */
-const DATABASE_CHECK_MS = 2000;
-
-/**
- * Notified oids not known as a limited role's relation that may wait to be measured, per
- * database (lib/watch/realtime.ts bounds how many one measurement takes). Anyone may NOTIFY: a
- * flood of made-up oids costs at most this much memory.
- */
-const MAX_UNKNOWN_PENDING = 10_000;
 
 /** Least time between two sweeps caused by "lock changed" notifications. */
 const CONTROL_SWEEP_MS = 1000;
@@ -75,13 +62,8 @@ export class Daemon {
   #enforcer!: Enforcer;
   #syslog?: Syslog;
   #dbs = new Map<string, Database>();
-  /** Which databases get connections (lib/watch/databases.ts). */
-  #scope!: DatabaseScope;
-  /** Past max_watched_databases: measured by sweeps through a short-lived connection. */
-  #sweepOnly: string[] = [];
-  #dbCheckTimer?: Timer;
-  #checkingDbs = false;
-  #controlListener?: Listener;
+  /** Connections to the watched databases (lib/watch/connections.ts). */
+  #watched?: WatchedDatabases;
   #cache = new UsageCache();
   #busy = new BusyRelations();
   /** Limits, charges and ownership of the limited roles (lib/evaluate/limited_roles.ts). */
@@ -153,8 +135,8 @@ export class Daemon {
         state: (oid) => this.#state(oid),
         databases: () =>
           [...this.#dbs.values()].map((db) => ({ name: db.name, up: db.listener.connected })),
-        controlListenerUp: () => this.#controlListener?.connected,
-        databaseStates: () => this.#scope?.last && planMetrics(this.#scope.last),
+        controlListenerUp: () => this.#watched?.controlListenerUp(),
+        databaseStates: () => this.#watched?.planMetrics(),
         notifyQueue: () => this.#notifyQueue.last,
         alerts: () =>
           this.#alerts?.stats()?.map((e) => ({
@@ -188,6 +170,7 @@ export class Daemon {
   #configureStatus() {
     const m = this.#config.monitor;
     this.#sweep?.configure(this.#sweepSettings());
+    this.#watched?.configure(this.#watchedSettings());
     this.#realtime.configure({
       controlDatabase: m.control_database,
       hotIntervalMs: m.hot_interval_ms,
@@ -199,6 +182,18 @@ export class Daemon {
       sweepInterval: m.sweep_interval,
       dryRun: this.#dryRun,
     });
+  }
+
+  /** The watched databases' settings from the running configuration. */
+  #watchedSettings(): WatchedDatabasesSettings {
+    const m = this.#config.monitor;
+    return {
+      control_database: m.control_database,
+      listen_channel: m.listen_channel,
+      measure_lock_timeout_ms: m.measure_lock_timeout_ms,
+      databases: m.databases,
+      max_watched_databases: m.max_watched_databases,
+    };
   }
 
   /** The sweep's settings from the running configuration. */
@@ -269,11 +264,26 @@ export class Daemon {
       detach: (task, promise) => this.#detach(task, promise),
     });
     this.#actions.configure({ dryRun: this.#dryRun });
-    this.#scope = new DatabaseScope({
-      control: this.#control,
+    this.#watched = new WatchedDatabases({
       log: this.#log,
-      onTamper: (t) => this.#enforcer.logEvent({ kind: "tamper", ...t }),
+      target: this.#target,
+      control: this.#control,
+      enforcer: this.#enforcer,
+      dbs: this.#dbs,
+      cache: this.#cache,
+      busy: this.#busy,
+      limited: this.#limited,
+      roles: this.#roles,
+      onNotify: (db, payload) => this.#realtime.onNotify(db, payload),
+      onControlNotify: (payload) => this.#onControlNotify(payload),
+      remeasureDatabase: (db) =>
+        this.#sweep!.measureDatabase(db, this.#limited.owners()).then(() => this.#runEvaluations()),
+      forgetDatabase: (name) => this.#sweep?.forgetDatabase(name),
+      onChange: () => this.sweep("databases changed"),
+      detach: (task, promise) => this.#detach(task, promise),
+      stopped: () => this.#stopped,
     });
+    this.#watched.configure(this.#watchedSettings());
     this.#log.info("starting", {
       version: VERSION,
       config_dir: this.#configDir,
@@ -299,10 +309,7 @@ export class Daemon {
     this.#realtime.start();
     this.#startWatchers();
     this.#watchers!.startPolls();
-    this.#dbCheckTimer = setInterval(
-      () => this.#detach("check databases", this.#checkDatabases()),
-      DATABASE_CHECK_MS,
-    );
+    this.#watched.startChecks();
     // Alert queues, connections and the NOTIFY queue change between sweeps: keep the textfile at
     // most 10 s old.
     this.#metricsTick = setInterval(() => {
@@ -502,7 +509,7 @@ export class Daemon {
           this.#config.monitor.exempt_roles,
         ),
     );
-    await phase("databases", () => this.#refreshDatabases());
+    await phase("databases", () => this.#watched!.refresh());
     await phase("owned", () => this.#limited.refreshOwned(this.#control));
     const owners = this.#limited.owners();
     const sweep = this.#sweep!;
@@ -511,7 +518,7 @@ export class Daemon {
       () =>
         Promise.all([
           ...[...this.#dbs.values()].map((db) => sweep.measureDatabase(db, owners)),
-          sweep.measureSweepOnly(this.#sweepOnly, owners),
+          sweep.measureSweepOnly(this.#watched!.sweepOnly, owners),
           sweep.measureTempFiles(),
           sweep.measureSharedText(owners),
         ]),
@@ -534,124 +541,6 @@ export class Daemon {
     });
     await this.#notifyQueue.read(this.#control);
     await this.#status.writeMetrics();
-  }
-
-  async #refreshDatabases() {
-    const m = this.#config.monitor;
-    const plan = await this.#scope.refresh(this.#limited.owners(), this.#planOptions());
-    const wanted = plan.watched;
-    this.#sweepOnly = plan.sweepOnly;
-    for (const name of wanted) {
-      if (!this.#dbs.has(name)) this.#addDatabase(name);
-    }
-    for (const [name, db] of this.#dbs) {
-      if (wanted.includes(name)) continue;
-      this.#dbs.delete(name);
-      this.#busy.dropDatabase(name);
-      this.#sweep?.forgetDatabase(name);
-      await db.listener.stop();
-      await db.sql.end({ timeout: 2 }).catch(() => {});
-      await db.sweepSql.end({ timeout: 2 }).catch(() => {});
-      this.#log.info("database no longer watched", { database: name });
-    }
-    for (const oid of applyPlan(this.#cache, plan)) this.#roles.touch(oid);
-    // Manual unlocks are announced on the control database ("c:locks"). When it is monitored, its
-    // listener hears them; otherwise a listener of its own does (one, not two: every listener
-    // costs each notifying commit a signal).
-    const needControl = !this.#dbs.has(m.control_database);
-    if (needControl && !this.#controlListener) {
-      this.#controlListener = new Listener(this.#target, m.control_database, m.listen_channel, {
-        onNotify: (p) => this.#onControlNotify(p),
-        onConnect: () => this.#log.debug("control listener connected"),
-        onDisconnect: (reason, retry) =>
-          this.#log.warn("control listener disconnected", { reason, retry_ms: retry }),
-      });
-      this.#controlListener.start();
-    } else if (!needControl && this.#controlListener) {
-      await this.#controlListener.stop(1);
-      this.#controlListener = undefined;
-    }
-  }
-
-  #planOptions(): PlanOptions {
-    const m = this.#config.monitor;
-    return {
-      listed: m.databases,
-      cap: m.max_watched_databases,
-      current: new Set(this.#dbs.keys()),
-    };
-  }
-
-  /** Between sweeps: a sweep as soon as the set of databases that need connections changes. */
-  async #checkDatabases() {
-    if (this.#checkingDbs || this.#stopped) return;
-    this.#checkingDbs = true;
-    try {
-      if (await this.#scope.changed(this.#limited.owners(), this.#planOptions())) {
-        await this.sweep("databases changed");
-      }
-    } catch (err) {
-      this.#log.debug("cannot check databases", { error: errorMessage(err) });
-    } finally {
-      this.#checkingDbs = false;
-    }
-  }
-
-  #addDatabase(name: string) {
-    const m = this.#config.monitor;
-    // Measuring never waits on locks for long: a busy relation is skipped and retried.
-    const sql = connect(this.#target, name, {
-      max: 2,
-      settings: {
-        lock_timeout: `${m.measure_lock_timeout_ms}ms`,
-        statement_timeout: "60s",
-      },
-    });
-    const sweepSql = connect(this.#target, name, {
-      max: 2,
-      settings: {
-        lock_timeout: `${m.measure_lock_timeout_ms}ms`,
-        statement_timeout: "300s",
-      },
-    });
-    const db: Database = {
-      name,
-      sql,
-      sweepSql,
-      installed: false,
-      measuredAt: 0,
-      hot: new Map(),
-      pending: new PendingRelations(MAX_UNKNOWN_PENDING),
-      overflowMeasuredAt: 0,
-      lastFlush: 0,
-      flushAt: 0,
-      measuredRel: new Map(),
-      verify: new NotifyVerifier(),
-      listener: new Listener(this.#target, name, m.listen_channel, {
-        onNotify: (payload) => this.#realtime.onNotify(db, payload),
-        onConnect: () => {
-          this.#log.info("listening", { database: name, channel: m.listen_channel });
-          db.verify.connected(Date.now());
-          // Whatever was written while we were away was not notified: measure it all again.
-          if (db.measuredAt > 0 || db.installed) {
-            db.measuredAt = 0;
-            this.#detach(
-              "measure database",
-              this.#sweep!.measureDatabase(db, this.#limited.owners()).then(() =>
-                this.#runEvaluations()
-              ),
-            );
-          }
-        },
-        onDisconnect: (reason, retry) => {
-          db.measuredAt = 0;
-          db.verify.disconnected();
-          this.#log.warn("listener disconnected", { database: name, reason, retry_ms: retry });
-        },
-      }),
-    };
-    this.#dbs.set(name, db);
-    db.listener.start();
   }
 
   #onControlNotify(payload: string) {
@@ -736,7 +625,7 @@ export class Daemon {
     this.#status.stop();
     clearInterval(this.#metricsTick);
     this.#watchers?.stop();
-    clearInterval(this.#dbCheckTimer);
+    this.#watched?.stop();
     this.#sweep?.stop();
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
@@ -744,12 +633,7 @@ export class Daemon {
       await this.#sweeps.idle();
       await this.#status.writeMetrics();
       await Promise.all([
-        this.#controlListener?.stop(1),
-        ...[...this.#dbs.values()].flatMap((db) => [
-          db.listener.stop(1),
-          db.sql.end({ timeout: 1 }).catch(() => {}),
-          db.sweepSql.end({ timeout: 1 }).catch(() => {}),
-        ]),
+        this.#watched?.close(),
         this.#control?.end({ timeout: 1 }).catch(() => {}),
         this.#http?.shutdown().catch(() => {}),
         this.#alerts?.close(),

@@ -27,7 +27,7 @@ const MAX_WRITE_RATE = 512 * 1024 * 1024;
 
 /**
  * How many notified oids not known as a limited role's relation one measurement takes, per
- * database (MAX_UNKNOWN_PENDING in lib/daemon.ts bounds how many may wait). Anyone may NOTIFY: a
+ * database (MAX_UNKNOWN_PENDING in lib/watch/connections.ts bounds how many may wait). Anyone may NOTIFY: a
  * flood of made-up oids costs at most this many catalog look-ups per flush.
  */
 const MAX_UNKNOWN_PER_FLUSH = 500;
