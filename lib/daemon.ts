@@ -167,7 +167,8 @@ export class Daemon {
     });
   }
 
-  #configureStatus() {
+  /** Hands every stage built so far the settings it uses from the running configuration. */
+  #configureStages() {
     const m = this.#config.monitor;
     this.#sweep?.configure(this.#sweepSettings());
     this.#watched?.configure(this.#watchedSettings());
@@ -217,7 +218,7 @@ export class Daemon {
     this.#config = config ?? await loadConfig(this.#configDir);
     const m = this.#config.monitor;
     this.#log.setLevel(m.log_level);
-    this.#configureStatus();
+    this.#configureStages();
     this.#target = await targetFromConfig(m);
     if (m.syslog_enabled) {
       this.#syslog = new Syslog({
@@ -381,13 +382,7 @@ export class Daemon {
   /** Soft-warning times from the event log, so a restart does not repeat or lose warnings. */
   async #restoreState() {
     if (this.#dryRun) return;
-    const warned = await this.#enforcer.loadSoftWarnings();
-    for (const [oid, w] of warned) {
-      if (w.event !== "soft_exceeded") continue;
-      const s = this.#state(oid);
-      s.overSoft = true;
-      s.lastSoftWarningAt = w.at.getTime();
-    }
+    this.#roles.restoreSoftWarnings(await this.#enforcer.loadSoftWarnings());
   }
 
   #state(oid: number): RoleState {
@@ -431,7 +426,7 @@ export class Daemon {
     this.#enforcer.dryRun = this.#dryRun;
     this.#alerts?.configure({ dryRun: this.#dryRun });
     this.#actions?.configure({ dryRun: this.#dryRun });
-    this.#configureStatus();
+    this.#configureStages();
     this.#startWatchers();
     this.#log.info("configuration reloaded", {
       limits: next.limits.length,

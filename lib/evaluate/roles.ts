@@ -91,6 +91,16 @@ export class Roles {
     if (!this.#notifyTimes.has(oid)) this.#notifyTimes.set(oid, since);
   }
 
+  /** Soft warnings found in the event log (at start): not repeated, and cleared when due. */
+  restoreSoftWarnings(warned: ReadonlyMap<number, { event: string; at: Date }>): void {
+    for (const [oid, w] of warned) {
+      if (w.event !== "soft_exceeded") continue;
+      const s = this.state(oid);
+      s.overSoft = true;
+      s.lastSoftWarningAt = w.at.getTime();
+    }
+  }
+
   /** The lock table has been read: evaluations may decide from now on. */
   locksLoaded(): void {
     this.#locksKnown = true;

@@ -121,3 +121,24 @@ Deno.test("Roles.run() keeps the state of a decision that could not be carried o
   assert.deepEqual(decided.map((d) => d.kind), ["soft_exceeded", "soft_exceeded"]);
   roles.stop();
 });
+
+Deno.test("Roles.restoreSoftWarnings() keeps a restart from repeating a soft warning", async () => {
+  const { roles, decided, world } = setup();
+  roles.restoreSoftWarnings(
+    new Map([
+      [OID, { event: "soft_exceeded", at: new Date() }],
+      [OID + 1, { event: "soft_cleared", at: new Date() }],
+    ]),
+  );
+  assert.equal(roles.state(OID + 1).overSoft, false);
+  roles.locksLoaded();
+  world.usage = 1_500;
+  roles.touch(OID);
+  await roles.run();
+  assert.equal(decided.length, 0);
+  world.usage = 0;
+  roles.touch(OID);
+  await roles.run();
+  assert.deepEqual(decided.map((d) => d.kind), ["soft_cleared"]);
+  roles.stop();
+});
