@@ -12,7 +12,7 @@ import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db
 import { Enforcer } from "./enforce/enforcer.ts";
 import { Actions } from "./enforce/actions.ts";
 import { Roles } from "./evaluate/roles.ts";
-import { LimitedRoles } from "./evaluate/limited_roles.ts";
+import { LimitedRoles } from "./measure/limited_roles.ts";
 import { reconcileLocks } from "./enforce/reconcile.ts";
 import type { RoleState } from "./evaluate/evaluator.ts";
 import { requireTrustedControl } from "./measure/schema_trust.ts";
@@ -66,7 +66,7 @@ export class Daemon {
   #watched?: WatchedDatabases;
   #cache = new UsageCache();
   #busy = new BusyRelations();
-  /** Limits, charges and ownership of the limited roles (lib/evaluate/limited_roles.ts). */
+  /** Limits, charges and ownership of the limited roles (lib/measure/limited_roles.ts). */
   #limited: LimitedRoles;
   /** Role states, the dirty set and evaluation (lib/evaluate/roles.ts). */
   #roles: Roles;

@@ -11,8 +11,18 @@ import type { AlertPump } from "../report/alerts/pump.ts";
 import { errorMessage, type Logger } from "../report/log.ts";
 import type { StatusReport } from "../report/status.ts";
 import type { Syslog } from "../report/syslog.ts";
-import type { Database } from "../watch/database.ts";
+import type { Sql } from "../db/connect.ts";
 import type { Enforcer } from "./enforcer.ts";
+
+/** What stopping writers reads of a watched database (lib/watch/database.ts has the rest). */
+export interface WriterDatabase {
+  /** Database name. */
+  name: string;
+  /** Pool to signal writers through. */
+  sql: Sql;
+  /** Whether postgres_monitor is installed there (needed to signal other roles' backends). */
+  installed: boolean;
+}
 import { type StoppedWriter, WriterStopper } from "./writers.ts";
 
 /** What carrying out decisions reads and calls. */
@@ -38,7 +48,7 @@ export interface ActionsContext {
   /** Databases where a limited role owns something, when known. */
   owned: (oid: number) => Set<string> | undefined;
   /** The watched databases by name. */
-  databases: () => ReadonlyMap<string, Database>;
+  databases: () => ReadonlyMap<string, WriterDatabase>;
   /** Runs a task nobody awaits, logging what it throws. */
   detach: (task: string, promise: Promise<unknown>) => void;
 }
@@ -184,7 +194,7 @@ export class Actions {
    * notification, the hot set, the pg_locks watch, the counter check): for each owner that is
    * locked, stop whoever writes into its relations there (throttled per database and role).
    */
-  writtenWhileLocked(db: Database, owners: Iterable<number>) {
+  writtenWhileLocked(db: WriterDatabase, owners: Iterable<number>) {
     if (this.#settings.dryRun || !db.installed) return;
     for (const oid of new Set(owners)) {
       if (this.#ctx.states.get(oid)?.locked) {
@@ -203,7 +213,7 @@ export class Actions {
     const role = this.#ctx.limits().get(oid)?.role.name ?? String(oid);
     const dbs = [...(dbNames ?? this.#ctx.databases().keys())]
       .map((name) => this.#ctx.databases().get(name))
-      .filter((db): db is Database => db !== undefined && db.installed);
+      .filter((db): db is WriterDatabase => db !== undefined && db.installed);
     await Promise.all(dbs.map(async (db) => {
       let rows: StoppedWriter[] | undefined;
       try {

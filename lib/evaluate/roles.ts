@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type { Database } from "../watch/database.ts";
 import { measuredWhereOwned } from "../measure/role_databases.ts";
 import { affectedRoles, type ChargePlan } from "./charges.ts";
 import { type Decision, evaluate, initialState, type RoleState } from "./evaluator.ts";
@@ -25,8 +24,8 @@ export interface RolesContext {
   usage: (oid: number) => number;
   /** Databases where an owner owns something, when known. */
   owned: (oid: number) => Set<string> | undefined;
-  /** The watched databases by name. */
-  databases: () => ReadonlyMap<string, Database>;
+  /** Watched databases by name; measuredAt 0: not measured in full since (re)connect. */
+  databases: () => ReadonlyMap<string, { measuredAt: number }>;
   /** Carries out one decision; false when it could not be (it is retried). */
   carryOut: (d: Decision, since?: number) => Promise<boolean>;
   /** Sends new event-log rows to the alert queue. */

@@ -8,7 +8,7 @@
 import type { MonitorConfig } from "../config/monitor.ts";
 import { connect, type ConnectionTarget, type Sql } from "../db/connect.ts";
 import type { Enforcer } from "../enforce/enforcer.ts";
-import type { LimitedRoles } from "../evaluate/limited_roles.ts";
+import type { LimitedRoles } from "../measure/limited_roles.ts";
 import type { Roles } from "../evaluate/roles.ts";
 import type { BusyRelations } from "../measure/busy_relations.ts";
 import type { UsageCache } from "../measure/usage_cache.ts";

@@ -9,7 +9,7 @@
 import type { BusyRelations } from "../measure/busy_relations.ts";
 import { measureRelations } from "../measure/catalog.ts";
 import type { UsageCache } from "../measure/usage_cache.ts";
-import type { LimitedRoles } from "../evaluate/limited_roles.ts";
+import type { LimitedRoles } from "../measure/limited_roles.ts";
 import type { Roles } from "../evaluate/roles.ts";
 import { errorMessage, type Logger } from "../report/log.ts";
 import type { StatusReport } from "../report/status.ts";

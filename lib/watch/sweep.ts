@@ -10,7 +10,7 @@ import type { MonitorConfig } from "../config/monitor.ts";
 import type { ConnectionTarget, Sql } from "../db/connect.ts";
 import type { Enforcer } from "../enforce/enforcer.ts";
 import { TempFileLimits } from "../enforce/temp_file_limit.ts";
-import type { LimitedRoles } from "../evaluate/limited_roles.ts";
+import type { LimitedRoles } from "../measure/limited_roles.ts";
 import type { Roles } from "../evaluate/roles.ts";
 import { busyReason, type BusyRelations } from "../measure/busy_relations.ts";
 import {

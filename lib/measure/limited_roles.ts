@@ -7,10 +7,10 @@
  */
 import type { LimitEntry } from "../config/mod.ts";
 import type { Sql } from "../db/connect.ts";
-import { listRoles } from "../measure/catalog.ts";
-import { roleDatabases } from "../measure/role_databases.ts";
-import { roleGroups } from "../measure/role_groups.ts";
-import type { UsageCache } from "../measure/usage_cache.ts";
+import { listRoles } from "./catalog.ts";
+import { roleDatabases } from "./role_databases.ts";
+import { roleGroups } from "./role_groups.ts";
+import type { UsageCache } from "./usage_cache.ts";
 import { describeEntry } from "../config/mod.ts";
 import { errorMessage, type Logger } from "../report/log.ts";
 import {
@@ -19,8 +19,8 @@ import {
   type ChargePlan,
   ownPlan,
   planCharges,
-} from "./charges.ts";
-import { type EffectiveLimit, resolveLimits } from "./resolve.ts";
+} from "../evaluate/charges.ts";
+import { type EffectiveLimit, resolveLimits } from "../evaluate/resolve.ts";
 
 /** Limits, charges and ownership of the limited roles. */
 export class LimitedRoles {
