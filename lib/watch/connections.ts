@@ -15,6 +15,7 @@ import type { UsageCache } from "../measure/usage_cache.ts";
 import { errorMessage, type Logger } from "../report/log.ts";
 import type { Database } from "./database.ts";
 import { applyPlan, DatabaseScope, planMetrics, type PlanOptions } from "./databases.ts";
+import { HotSet } from "./hot_set.ts";
 import { Listener } from "./listener.ts";
 import { PendingRelations } from "./pending.ts";
 import { NotifyVerifier } from "./verify.ts";
@@ -217,7 +218,7 @@ export class WatchedDatabases {
       sweepSql,
       installed: false,
       measuredAt: 0,
-      hot: new Map(),
+      hot: new HotSet(),
       pending: new PendingRelations(MAX_UNKNOWN_PENDING),
       overflowMeasuredAt: 0,
       lastFlush: 0,

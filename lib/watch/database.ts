@@ -6,12 +6,10 @@
  */
 import type { Sql } from "../db/connect.ts";
 import type { Placement } from "../measure/catalog.ts";
+import type { HotSet } from "./hot_set.ts";
 import type { Listener } from "./listener.ts";
 import type { PendingRelations } from "./pending.ts";
 import type { NotifyVerifier } from "./verify.ts";
-
-/** How long a notified relation stays "hot" (re-measured every hot_interval_ms) after a change. */
-export const HOT_WINDOW_MS = 2000;
 
 /**
  * Least time between two measurements of a busy relation: each one waits lock_timeout before it
@@ -35,8 +33,8 @@ export interface Database {
   installed: boolean;
   /** When the last full measurement of this database succeeded (ms), 0 if never since connect. */
   measuredAt: number;
-  /** Relation oid -> time until which it stays hot. */
-  hot: Map<number, number>;
+  /** Relations re-measured every hot_interval_ms for a while after a change. */
+  hot: HotSet;
   /** Notified relations waiting for the next flush. */
   pending: PendingRelations;
   /** When a notification overflow last caused a whole-database measurement (ms). */

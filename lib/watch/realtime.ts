@@ -13,7 +13,7 @@ import type { LimitedRoles } from "../measure/limited_roles.ts";
 import type { Roles } from "../evaluate/roles.ts";
 import { errorMessage, type Logger } from "../report/log.ts";
 import type { StatusReport } from "../report/status.ts";
-import { BUSY_INTERVAL_MS, type Database, HOT_WINDOW_MS } from "./database.ts";
+import { BUSY_INTERVAL_MS, type Database } from "./database.ts";
 import { parsePayload } from "./payload.ts";
 
 /**
@@ -139,7 +139,7 @@ export class RealTime {
       return;
     }
     db.pendingSince ??= now;
-    if (known) db.hot.set(hint.relid, now + HOT_WINDOW_MS);
+    if (known) db.hot.touch(hint.relid, now);
     // Batch what arrives within a few ms into one query, and at most one query per window.
     this.#scheduleFlush(db, Math.max(performance.now() + 2, db.lastFlush + FLUSH_INTERVAL_MS));
   }
@@ -262,13 +262,13 @@ export class RealTime {
       else if (r.busy) {
         // Locked: charged what its files hold (when installed), and looked at again soon.
         this.#ctx.busy.seen(db.name, r.relid, now);
-        db.hot.set(r.relid, now + HOT_WINDOW_MS);
+        db.hot.touch(r.relid, now);
         if (r.byFiles) keep.push(r);
       } else {
         this.#ctx.busy.clear(db.name, r.relid);
         // A table still growing stays hot: more may come inside a throttle window.
         if (this.#ctx.cache.bytesOf(db.name, r.relid) !== r.bytes) {
-          db.hot.set(r.relid, now + HOT_WINDOW_MS);
+          db.hot.touch(r.relid, now);
         }
         keep.push(r);
       }
@@ -287,15 +287,9 @@ export class RealTime {
   #remeasureHot() {
     const now = Date.now();
     for (const db of this.#ctx.databases()) {
-      let any = false;
-      for (const [relid, until] of db.hot) {
-        if (until < now) db.hot.delete(relid);
-        else {
-          db.pending.add(relid, true);
-          any = true;
-        }
-      }
-      if (!any) continue;
+      const live = db.hot.live(now);
+      for (const relid of live) db.pending.add(relid, true);
+      if (live.length === 0) continue;
       db.pendingSince ??= now;
       this.#scheduleFlush(db, Math.max(performance.now(), db.lastFlush + FLUSH_INTERVAL_MS));
     }

@@ -30,7 +30,7 @@ import { onlyOwners, readTempFiles } from "../measure/temp_files.ts";
 import type { UsageCache } from "../measure/usage_cache.ts";
 import { errorMessage, type Logger } from "../report/log.ts";
 import type { StatusReport } from "../report/status.ts";
-import { type Database, HOT_WINDOW_MS } from "./database.ts";
+import type { Database } from "./database.ts";
 import { SpacedRuns } from "./spaced.ts";
 
 /**
@@ -241,7 +241,7 @@ export class Sweep {
         this.#ctx.roles.touch(oid);
       }
       await this.measureLargeObjects(db, db.sweepSql, owners, force, Date.now());
-      for (const relid of busy.keys()) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
+      for (const relid of busy.keys()) db.hot.touch(relid, Date.now());
       await this.#reportBusy(db, busy);
       await this.#measureText(db, db.sweepSql, owners);
       db.measuredAt = Date.now();

@@ -15,7 +15,7 @@ import { activeWrites, relationMoves, tableCounters, tupleCounters } from "../me
 import type { UsageCache } from "../measure/usage_cache.ts";
 import { errorMessage, type Logger } from "../report/log.ts";
 import { creatingBytes } from "./creating.ts";
-import { BUSY_INTERVAL_MS, type Database, HOT_WINDOW_MS } from "./database.ts";
+import { BUSY_INTERVAL_MS, type Database } from "./database.ts";
 import type { NotifyQueueWatch } from "./notify_queue.ts";
 import { TEMP_FILES_POLL_MS, tempPollDelay } from "../measure/temp_files.ts";
 
@@ -294,7 +294,7 @@ export class Watchers {
         if (relids.length === 0) return;
         for (const r of relids) db.measuredRel.set(r, t);
         const now = Date.now();
-        for (const r of relids) db.hot.set(r, now + HOT_WINDOW_MS);
+        for (const r of relids) db.hot.touch(r, now);
         // Backing off after failures: the hot set retries them when the pause ends.
         if (db.retryAt !== undefined && performance.now() < db.retryAt) return;
         await this.#ctx.measureSome(db, relids, now);
