@@ -1,7 +1,11 @@
 /**
- * The daemon: wires config -> watch (listen, hot set, sweep) -> measure -> evaluate -> enforce ->
- * report. Each stage lives in its own module; this file owns the timers, the connections and the
- * per-role state between evaluations.
+ * The daemon, as a composition root: it builds the stages along the data flow (config -> watch ->
+ * measure -> evaluate -> enforce -> report), hands each the settings it uses (again on SIGHUP),
+ * runs the phases of a sweep in order, and stops them all. The stages, each owning its state and
+ * timers: lib/watch/connections.ts (watched databases), lib/watch/realtime.ts (notifications and
+ * the hot set), lib/watch/watchers.ts, lib/watch/sweep.ts, lib/measure/limited_roles.ts,
+ * lib/evaluate/roles.ts, lib/enforce/actions.ts, lib/enforce/reconcile.ts, lib/report/status.ts
+ * and lib/report/alerts/pump.ts.
  *
  * @module
  */
