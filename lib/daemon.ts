@@ -1,173 +1,45 @@
 /**
- * The daemon: wires config -> watch (listen, hot set, sweep) -> measure -> evaluate -> enforce ->
- * report. Each stage lives in its own module; this file owns the timers, the connections and the
- * per-role state between evaluations.
+ * The daemon, as a composition root: it builds the stages along the data flow (config -> watch ->
+ * measure -> evaluate -> enforce -> report), hands each the settings it uses (again on SIGHUP),
+ * runs the phases of a sweep in order, and stops them all. The stages, each owning its state and
+ * timers: lib/watch/connections.ts (watched databases), lib/watch/realtime.ts (notifications and
+ * the hot set), lib/watch/watchers.ts, lib/watch/sweep.ts, lib/measure/limited_roles.ts,
+ * lib/evaluate/roles.ts, lib/enforce/actions.ts, lib/enforce/reconcile.ts, lib/report/status.ts
+ * and lib/report/alerts/pump.ts.
  *
  * @module
  */
-import { type Config, describeEntry, loadConfig, parseListenAddress } from "./config/mod.ts";
+import { type Config, loadConfig, parseListenAddress } from "./config/mod.ts";
 import { RESTART_KEYS } from "./config/settings.ts";
 import { Coalesced } from "./coalesce.ts";
 import { connect, type ConnectionTarget, type Sql, targetFromConfig } from "./db/connect.ts";
-import { sqlFile } from "./db/sql_files.ts";
 import { Enforcer } from "./enforce/enforcer.ts";
-import { type StoppedWriter, WriterStopper } from "./enforce/writers.ts";
-import {
-  type Decision,
-  evaluate,
-  initialState,
-  type RoleState,
-  statusOf,
-} from "./evaluate/evaluator.ts";
-import { type EffectiveLimit, resolveLimits } from "./evaluate/resolve.ts";
-import { keepUnsent } from "./evaluate/unsent.ts";
-import {
-  affectedRoles,
-  chargedBreakdown,
-  chargedUsage,
-  type ChargePlan,
-  ownPlan,
-  planCharges,
-} from "./evaluate/charges.ts";
-import { roleGroups } from "./measure/role_groups.ts";
-import {
-  activeWrites,
-  type BusyRelation,
-  listRoles,
-  measureOwners,
-  measureRelations,
-  type Placement,
-  relationMoves,
-  syncTriggers,
-  tableCounters,
-  tupleCounters,
-} from "./measure/catalog.ts";
-import { requireTrustedControl, schemaTrust } from "./measure/schema_trust.ts";
-import { measureSweepOnly } from "./measure/sweep_only.ts";
-import { measureCatalogText } from "./measure/catalog_text.ts";
-import { SpacedRuns } from "./watch/spaced.ts";
+import { Actions } from "./enforce/actions.ts";
+import { Roles } from "./evaluate/roles.ts";
+import { LimitedRoles } from "./measure/limited_roles.ts";
+import { reconcileLocks } from "./enforce/reconcile.ts";
+import type { RoleState } from "./evaluate/evaluator.ts";
+import { requireTrustedControl } from "./measure/schema_trust.ts";
+import type { Database } from "./watch/database.ts";
+import { Watchers } from "./watch/watchers.ts";
+import { RealTime } from "./watch/realtime.ts";
+import { Sweep, type SweepSettings } from "./watch/sweep.ts";
+import { WatchedDatabases, type WatchedDatabasesSettings } from "./watch/connections.ts";
 import { UsageCache } from "./measure/usage_cache.ts";
-import { LargeObjectTracker } from "./measure/large_objects.ts";
-import { busyReason, BusyRelations } from "./measure/busy_relations.ts";
-import { measuredWhereOwned, roleDatabases } from "./measure/role_databases.ts";
-import { creatingBytes } from "./watch/creating.ts";
+import { BusyRelations } from "./measure/busy_relations.ts";
 import { errorMessage, type Logger } from "./report/log.ts";
-import { Histogram, renderMetrics, writeTextfile } from "./report/metrics.ts";
-import { AlertManager } from "./report/alerts/mod.ts";
+import { StatusReport } from "./report/status.ts";
+import { AlertPump } from "./report/alerts/pump.ts";
 import { type Health, type MetricsServer, serveMetrics } from "./report/http.ts";
-import {
-  alertFromEvent,
-  endpointsFromConfig,
-  EVENTS_PAGE_ROWS,
-  eventsSince,
-  lastEventId,
-} from "./report/outbox.ts";
 import { Syslog } from "./report/syslog.ts";
 import { VERSION } from "./version.ts";
-import { applyPlan, DatabaseScope, planMetrics, type PlanOptions } from "./watch/databases.ts";
-import { Listener } from "./watch/listener.ts";
-import { PendingRelations } from "./watch/pending.ts";
 import { parsePayload } from "./watch/payload.ts";
 import { NotifyQueueWatch } from "./watch/notify_queue.ts";
-import { NotifyVerifier } from "./watch/verify.ts";
-import {
-  onlyOwners,
-  readTempFiles,
-  TEMP_FILES_POLL_MS,
-  tempPollDelay,
-} from "./measure/temp_files.ts";
-import { TempFileLimits } from "./enforce/temp_file_limit.ts";
 
 type Timer = ReturnType<typeof setTimeout>;
 
-/** How long a notified relation stays "hot" (re-measured every hot_interval_ms) after a change. */
-const HOT_WINDOW_MS = 2000;
-
-/**
- * Least time between two measurements triggered by notifications in one database: under write
- * load many sessions notify about the same tables; one query per window serves them all.
- */
-const FLUSH_INTERVAL_MS = 50;
-
-/** Write rate (bytes/s) assumed when spacing re-measurements by headroom: above this machine's. */
-const MAX_WRITE_RATE = 512 * 1024 * 1024;
-
-/** Between sweeps, how often one catalog query checks which databases need connections. */
-const DATABASE_CHECK_MS = 2000;
-
-/** Retry delay for a decision that could not be carried out. */
-const RETRY_MS = 1000;
-
-/**
- * Notified oids not known as a limited role's relation that wait to be measured, per database,
- * and how many of them one measurement takes. Anyone may NOTIFY: a flood of made-up oids costs at
- * most this much memory and this many catalog look-ups per flush.
- */
-const MAX_UNKNOWN_PENDING = 10_000;
-const MAX_UNKNOWN_PER_FLUSH = 500;
-
-/** Least time between two whole-database measurements caused by a notification overflow. */
-const OVERFLOW_MEASURE_MS = 5000;
-
 /** Least time between two sweeps caused by "lock changed" notifications. */
 const CONTROL_SWEEP_MS = 1000;
-
-/**
- * Least time between two catalog-text measurements of one database caused by `c:text` hints (and
- * at least ten times the last one's duration: hints cost at most a tenth of a server CPU).
- */
-const CATALOG_TEXT_SPACING_MS = 1000;
-
-/**
- * Least time between two measurements of a busy relation: each one waits lock_timeout before it
- * falls back to the file sizes, so a lock held for hours must not cost a wait every 50 ms.
- */
-const BUSY_INTERVAL_MS = 1000;
-
-/**
- * How often each watched database's large-object signature is read (one cheap catalog query):
- * large-object writes fire no trigger, so this bounds how long one goes unseen.
- */
-const LARGE_OBJECT_CHECK_MS = 1000;
-
-/** Longest pause of a database's notification measurements after failures (doubling from 50 ms). */
-const MAX_BACKOFF_MS = 10_000;
-
-interface Database {
-  name: string;
-  sql: Sql;
-  /** Full sweeps only: two connections whose relation caches stay warm between sweeps. */
-  sweepSql: Sql;
-  listener: Listener;
-  /** "trigger" detection: the notification cross-check (lib/watch/verify.ts). */
-  verify: NotifyVerifier;
-  installed: boolean;
-  /** When the last full measurement of this database succeeded (ms), 0 if never since connect. */
-  measuredAt: number;
-  /** Relation oid -> time until which it stays hot. */
-  hot: Map<number, number>;
-  pending: PendingRelations;
-  /** When a notification overflow last caused a whole-database measurement (ms). */
-  overflowMeasuredAt: number;
-  /** When the last notification-driven measurement started (performance.now()). */
-  lastFlush: number;
-  /** When each table was last measured on a notification (performance.now()). */
-  measuredRel: Map<number, number>;
-  /** What sql/schema_trust.sql said last (logged when it changes). */
-  trust?: string;
-  /** "poll" detection: last change signature per table. */
-  counters?: Map<number, string>;
-  /** Owner and schema of every limited role's relation at the last full sweep. */
-  placed?: Map<number, Placement>;
-  /** Earliest notification time of the pending batch, for the lag figures. */
-  pendingSince?: number;
-  flushTimer?: Timer;
-  /** When flushTimer fires (performance.now() time). */
-  flushAt: number;
-  /** Failed notification measurements in a row, and no new one before retryAt (performance.now()). */
-  failures?: number;
-  retryAt?: number;
-}
 
 /** Options for {@linkcode Daemon}. */
 export interface DaemonOptions {
@@ -190,42 +62,25 @@ export class Daemon {
   #forceDryRun: boolean;
   #onStatus: (status: string) => void;
   #leaderName: string;
-  #sharedThrough = -1;
-  #cursorShare = new Coalesced(() => this.#shareCursorOnce(), () => this.#stopped);
   #control!: Sql;
   #enforcer!: Enforcer;
   #syslog?: Syslog;
   #dbs = new Map<string, Database>();
-  /** Which databases get connections (lib/watch/databases.ts). */
-  #scope!: DatabaseScope;
-  /** Past max_watched_databases: measured by sweeps through a short-lived connection. */
-  #sweepOnly: string[] = [];
-  #dbCheckTimer?: Timer;
-  #checkingDbs = false;
-  #controlListener?: Listener;
+  /** Connections to the watched databases (lib/watch/connections.ts). */
+  #watched?: WatchedDatabases;
   #cache = new UsageCache();
   #busy = new BusyRelations();
-  /** Databases where each limited role owns something (refreshed each sweep). */
-  #owned?: Map<number, Set<string>>;
-  #limits = new Map<number, EffectiveLimit>();
-  /** Whose storage is charged to which limited role (lib/evaluate/charges.ts). */
-  #charges: ChargePlan = ownPlan([]);
-  #states = new Map<number, RoleState>();
-  #dirty = new Set<number>();
-  /** A round of #watchCreating is running. */
-  #creatingWatch = false;
-  #evaluating = false;
-  /** Set once a sweep has loaded the lock table; evaluations wait for it. */
-  #locksKnown = false;
-  #inflight = new Set<number>();
-  /** Bumped whenever this daemon locks or unlocks a role; see #reconcileLocks. */
-  #lockVersion = new Map<number, number>();
+  /** Limits, charges and ownership of the limited roles (lib/measure/limited_roles.ts). */
+  #limited: LimitedRoles;
+  /** Role states, the dirty set and evaluation (lib/evaluate/roles.ts). */
+  #roles: Roles;
+  /** Carries out decisions (lib/enforce/actions.ts). */
+  #actions?: Actions;
   #timers = new Set<Timer>();
   #wakers = new Set<() => void>();
   #sweepTimer?: Timer;
-  #hotTimer?: Timer;
-  #wakeTimer?: Timer;
-  #wakeAt = Infinity;
+  /** Notifications, batched measurement and the hot set (lib/watch/realtime.ts). */
+  #realtime: RealTime;
   #sweeps = new Coalesced(
     () =>
       this.#sweepOnce(this.#sweepReason).catch((err) =>
@@ -241,43 +96,16 @@ export class Daemon {
   /** start() has finished: until then a SIGHUP is only remembered (see reload). */
   #started = false;
   #reloadWanted = false;
-  #missingReported = "";
-  #protectedReported = new Set<string>();
-  #notifyTimes = new Map<number, number>();
-  /** Catalog text on `c:text` hints: at most one measurement per second per database. */
-  #textRuns = new SpacedRuns(CATALOG_TEXT_SPACING_MS, (name) => this.#measureTextHinted(name));
-  /** Catalog-text measurements started, and per database the latest one applied (none older). */
-  #textSeq = 0;
-  #textApplied = new Map<string, number>();
-  #counters: Record<string, number> = {};
-  #notifications = 0;
-  #lastSweepSeconds = 0;
-  #lastSweepAt = 0;
-  #metricsTimer?: Timer;
-  #lag = new Histogram();
+  /** The sweep's measurements (lib/watch/sweep.ts). */
+  #sweep?: Sweep;
+  /** Counters, metrics, health and status (lib/report/status.ts). */
+  #status: StatusReport;
   #metricsTick?: Timer;
-  #lockTimer?: Timer;
-  #pollTimer?: Timer;
-  #verifyTimer?: Timer;
-  /** Periodic watchers with a round in progress (see #watchTables). */
-  #watchers = new Set<string>();
+  /** The periodic watchers between sweeps (lib/watch/watchers.ts). */
+  #watchers?: Watchers;
   #http?: MetricsServer;
-  #alerts?: AlertManager;
-  #host = "unknown";
-  #pumps = new Coalesced(() => this.#pumpAlertsOnce(), () => this.#stopped);
+  #alerts?: AlertPump;
   #notifyQueue: NotifyQueueWatch;
-  /** Stops other roles' writes into locked roles' relations (lib/enforce/writers.ts). */
-  #writers = new WriterStopper();
-  #tempLimits?: TempFileLimits;
-  #tempTimer?: Timer;
-  #tempPolling = false;
-  /** No temp file poll before this (performance.now()): see tempPollDelay. */
-  #tempPollAt = 0;
-  /** Large objects: per watched database, and per sweep-only database. */
-  #largeObjects = new LargeObjectTracker();
-  #sweepOnlyLargeObjects = new LargeObjectTracker();
-  #largeObjectTimer?: Timer;
-  #checkingLargeObjects = false;
 
   /** Creates a daemon for a configuration directory; call {@linkcode start}. */
   constructor(configDir: string, options: DaemonOptions) {
@@ -287,6 +115,102 @@ export class Daemon {
     this.#onStatus = options.onStatus ?? (() => {});
     this.#leaderName = options.leaderName ?? "postgres_realtime_monitor";
     this.#notifyQueue = new NotifyQueueWatch(options.log);
+    this.#limited = new LimitedRoles(this.#cache, options.log);
+    this.#roles = new Roles({
+      limits: () => this.#limited.limits,
+      charges: () => this.#limited.charges,
+      usage: (oid) => this.#limited.usage(oid),
+      owned: (oid) => this.#limited.owned?.get(oid),
+      databases: () => this.#dbs,
+      carryOut: (d, since) => this.#actions!.carryOut(d, since),
+      pumpAlerts: () => this.#pumpAlerts(),
+      scheduleMetrics: () => this.#status.scheduleMetrics(),
+      detach: (task, promise) => this.#detach(task, promise),
+      stopped: () => this.#stopped,
+    });
+    this.#status = new StatusReport({
+      log: options.log,
+      stopped: () => this.#stopped,
+      detach: (task, promise) => this.#detach(task, promise),
+      sources: {
+        limits: () => this.#limited.limits,
+        usage: (oid) => this.#limited.usage(oid),
+        kinds: (oid) => this.#limited.kinds(oid),
+        state: (oid) => this.#state(oid),
+        databases: () =>
+          [...this.#dbs.values()].map((db) => ({ name: db.name, up: db.listener.connected })),
+        controlListenerUp: () => this.#watched?.controlListenerUp(),
+        databaseStates: () => this.#watched?.planMetrics(),
+        notifyQueue: () => this.#notifyQueue.last,
+        alerts: () =>
+          this.#alerts?.stats()?.map((e) => ({
+            endpoint: e.endpoint,
+            queued: e.queued,
+            sent: e.sent,
+            retried: e.retried,
+            dropped: e.dropped,
+            overflowed: e.overflowed,
+            circuitOpen: e.circuitOpen,
+          })),
+      },
+    });
+    this.#realtime = new RealTime({
+      log: options.log,
+      cache: this.#cache,
+      busy: this.#busy,
+      limited: this.#limited,
+      roles: this.#roles,
+      status: this.#status,
+      databases: () => this.#dbs.values(),
+      writtenWhileLocked: (db, owners) => this.#actions?.writtenWhileLocked(db, owners),
+      onLocksChanged: () => this.#controlSweep(),
+      onTextHint: (name) => this.#sweep?.requestText(name),
+      remeasureDatabase: (db) =>
+        this.#sweep!.measureDatabase(db, this.#limited.owners()).then(() => this.#runEvaluations()),
+      detach: (task, promise) => this.#detach(task, promise),
+    });
+  }
+
+  /** Hands every stage built so far the settings it uses from the running configuration. */
+  #configureStages() {
+    const m = this.#config.monitor;
+    this.#sweep?.configure(this.#sweepSettings());
+    this.#watched?.configure(this.#watchedSettings());
+    this.#realtime.configure({
+      controlDatabase: m.control_database,
+      hotIntervalMs: m.hot_interval_ms,
+    });
+    this.#roles.configure({ softWarningIntervalMs: m.soft_warning_interval * 1000 });
+    this.#status.configure({
+      prometheusEnabled: m.prometheus_enabled,
+      metricsFile: m.metrics_file,
+      sweepInterval: m.sweep_interval,
+      dryRun: this.#dryRun,
+    });
+  }
+
+  /** The watched databases' settings from the running configuration. */
+  #watchedSettings(): WatchedDatabasesSettings {
+    const m = this.#config.monitor;
+    return {
+      control_database: m.control_database,
+      listen_channel: m.listen_channel,
+      measure_lock_timeout_ms: m.measure_lock_timeout_ms,
+      databases: m.databases,
+      max_watched_databases: m.max_watched_databases,
+    };
+  }
+
+  /** The sweep's settings from the running configuration. */
+  #sweepSettings(): SweepSettings {
+    const m = this.#config.monitor;
+    return {
+      detection: m.detection,
+      verify_interval_ms: m.verify_interval_ms,
+      measure_lock_timeout_ms: m.measure_lock_timeout_ms,
+      sweep_interval: m.sweep_interval,
+      dryRun: this.#dryRun,
+    };
   }
 
   get #dryRun(): boolean {
@@ -298,6 +222,7 @@ export class Daemon {
     this.#config = config ?? await loadConfig(this.#configDir);
     const m = this.#config.monitor;
     this.#log.setLevel(m.log_level);
+    this.#configureStages();
     this.#target = await targetFromConfig(m);
     if (m.syslog_enabled) {
       this.#syslog = new Syslog({
@@ -307,12 +232,63 @@ export class Daemon {
     }
     this.#control = connect(this.#target, m.control_database, { max: 2 });
     this.#enforcer = new Enforcer(this.#control, { dryRun: this.#dryRun });
-    this.#tempLimits = new TempFileLimits(this.#control, this.#log);
-    this.#scope = new DatabaseScope({
+    this.#sweep = new Sweep({
+      log: this.#log,
+      control: this.#control,
+      target: this.#target,
+      enforcer: this.#enforcer,
+      cache: this.#cache,
+      busy: this.#busy,
+      limited: this.#limited,
+      roles: this.#roles,
+      status: this.#status,
+      databases: () => this.#dbs,
+      stopped: () => this.#stopped,
+    });
+    this.#sweep.configure(this.#sweepSettings());
+    this.#alerts = new AlertPump({
       control: this.#control,
       log: this.#log,
-      onTamper: (t) => this.#enforcer.logEvent({ kind: "tamper", ...t }),
+      leaderName: this.#leaderName,
+      stopped: () => this.#stopped,
+      detach: (task, promise) => this.#detach(task, promise),
     });
+    this.#alerts.configure({ dryRun: this.#dryRun });
+    this.#actions = new Actions({
+      enforcer: this.#enforcer,
+      log: this.#log,
+      syslog: this.#syslog,
+      status: this.#status,
+      alerts: this.#alerts,
+      pumpAlerts: () => this.#pumpAlerts(),
+      limits: () => this.#limited.limits,
+      states: this.#roles.states,
+      state: (oid) => this.#state(oid),
+      owned: (oid) => this.#limited.owned?.get(oid),
+      databases: () => this.#dbs,
+      detach: (task, promise) => this.#detach(task, promise),
+    });
+    this.#actions.configure({ dryRun: this.#dryRun });
+    this.#watched = new WatchedDatabases({
+      log: this.#log,
+      target: this.#target,
+      control: this.#control,
+      enforcer: this.#enforcer,
+      dbs: this.#dbs,
+      cache: this.#cache,
+      busy: this.#busy,
+      limited: this.#limited,
+      roles: this.#roles,
+      onNotify: (db, payload) => this.#realtime.onNotify(db, payload),
+      onControlNotify: (payload) => this.#onControlNotify(payload),
+      remeasureDatabase: (db) =>
+        this.#sweep!.measureDatabase(db, this.#limited.owners()).then(() => this.#runEvaluations()),
+      forgetDatabase: (name) => this.#sweep?.forgetDatabase(name),
+      onChange: () => this.sweep("databases changed"),
+      detach: (task, promise) => this.#detach(task, promise),
+      stopped: () => this.#stopped,
+    });
+    this.#watched.configure(this.#watchedSettings());
     this.#log.info("starting", {
       version: VERSION,
       config_dir: this.#configDir,
@@ -324,7 +300,7 @@ export class Daemon {
       limits: this.#config.limits.length,
     });
     await this.#waitForControl();
-    await this.#openAlerts();
+    await this.#alerts.open(m);
     await this.#restoreState();
     await this.sweep("start");
     // "running" means real time is on: wait (bounded) for every LISTEN to be active.
@@ -335,32 +311,22 @@ export class Daemon {
     ]);
     clearTimeout(timer);
     this.#scheduleSweep();
-    this.#hotTimer = setInterval(() => this.#remeasureHot(), m.hot_interval_ms);
+    this.#realtime.start();
     this.#startWatchers();
-    this.#tempTimer = setInterval(
-      () => this.#detach("poll temp files", this.#pollTempFiles()),
-      TEMP_FILES_POLL_MS,
-    );
-    this.#largeObjectTimer = setInterval(
-      () => this.#detach("check large objects", this.#checkLargeObjects()),
-      LARGE_OBJECT_CHECK_MS,
-    );
-    this.#dbCheckTimer = setInterval(
-      () => this.#detach("check databases", this.#checkDatabases()),
-      DATABASE_CHECK_MS,
-    );
+    this.#watchers!.startPolls();
+    this.#watched.startChecks();
     // Alert queues, connections and the NOTIFY queue change between sweeps: keep the textfile at
     // most 10 s old.
     this.#metricsTick = setInterval(() => {
       this.#detach("read NOTIFY queue", this.#notifyQueue.read(this.#control));
-      this.#scheduleMetrics();
+      this.#status.scheduleMetrics();
     }, 10_000);
     if (m.metrics_listen) {
       const { hostname, port } = parseListenAddress(m.metrics_listen);
       this.#http = serveMetrics({
         hostname,
         port,
-        metrics: () => this.#metricsText(),
+        metrics: () => this.#status.metricsText(),
         health: () => this.health(),
       });
       this.#log.info("serving /metrics and /healthz", { address: m.metrics_listen });
@@ -368,21 +334,15 @@ export class Daemon {
     this.#log.info("running", {
       databases: [...this.#dbs.keys()],
       listening: [...this.#dbs.values()].filter((db) => db.listener.connected).length,
-      limited_roles: this.#limits.size,
+      limited_roles: this.#limited.limits.size,
     });
-    this.#onStatus(this.#statusLine());
+    this.#onStatus(this.#status.statusLine());
     this.#started = true;
     if (this.#reloadWanted) {
       await this.reload().catch((err) =>
         this.#log.error("reload failed", { error: errorMessage(err) })
       );
     }
-  }
-
-  /** "enforcing 3 limited roles in 2 databases (dry run)". */
-  #statusLine(): string {
-    const dry = this.#dryRun ? " (dry run)" : "";
-    return `enforcing ${this.#limits.size} limited role(s) in ${this.#dbs.size} database(s)${dry}`;
   }
 
   /** Waits (logging, with backoff) until the control database answers and has the schema. */
@@ -418,131 +378,19 @@ export class Daemon {
     });
   }
 
-  /** Opens the durable alert queue when any endpoint is configured. */
-  async #openAlerts() {
-    const m = this.#config.monitor;
-    const endpoints = await endpointsFromConfig(m);
-    if (endpoints.length === 0) return;
-    try {
-      this.#host = Deno.hostname();
-    } catch {
-      // --allow-sys=hostname missing: alerts say "unknown"
-    }
-    this.#alerts = await AlertManager.open({
-      dir: m.state_dir,
-      endpoints,
-      log: this.#log,
-      onSettled: () => this.#detach("share alert cursor", this.#shareCursor()),
-      retryBaseMs: m.alert_retry_base_ms,
-      retryMaxMs: m.alert_retry_max_ms,
-      breakerFailures: m.circuit_breaker_failures,
-      breakerCooldownMs: m.circuit_breaker_cooldown_ms,
-    });
-    // Taking over from another daemon: move the mark to where its deliveries got to; the first
-    // pump reads on from there and the queue skips what this daemon already has. First run ever:
-    // alert from now on, not for the whole history.
-    const shared = await this.#readCursor();
-    if (shared !== undefined) {
-      await this.#alerts.enqueue([], shared);
-    } else if (this.#alerts.mark() === undefined) {
-      await this.#alerts.enqueue([], await lastEventId(this.#control));
-    }
-    this.#log.info("alerts enabled", {
-      endpoints: endpoints.map((e) => e.name),
-      from_event: this.#alerts.mark(),
-    });
-  }
-
-  /** The shared alert cursor, or undefined (none yet, or an install that predates it). */
-  async #readCursor(): Promise<number | undefined> {
-    try {
-      const [row] = await this.#control.unsafe(sqlFile("alert_cursor_get"));
-      return row === undefined ? undefined : Number(row.id);
-    } catch (err) {
-      this.#log.warn("no shared alert cursor; run 'install' again to add it", {
-        error: errorMessage(err),
-      });
-      return undefined;
-    }
-  }
-
-  /** Publishes how far alert delivery has got, for a standby that takes over (coalesced). */
-  #shareCursor(): Promise<void> {
-    return this.#cursorShare.run();
-  }
-
-  async #shareCursorOnce(): Promise<void> {
-    const through = this.#alerts?.deliveredThrough();
-    if (through === undefined || through <= this.#sharedThrough || this.#stopped) return;
-    try {
-      await this.#control.unsafe(sqlFile("alert_cursor_set"), [through, this.#leaderName]);
-      this.#sharedThrough = through;
-    } catch (err) {
-      this.#log.warn("cannot share the alert cursor", { error: errorMessage(err) });
-    }
-  }
-
-  /** Hands every new event-log row to the alert queue (coalesced; never throws). */
-  async #pumpAlerts(): Promise<void> {
-    if (!this.#alerts || this.#dryRun) return;
-    await this.#pumps.run();
-  }
-
-  async #pumpAlertsOnce(): Promise<void> {
-    const alerts = this.#alerts;
-    if (!alerts) return;
-    try {
-      for (;;) {
-        const rows = await eventsSince(this.#control, alerts.mark() ?? 0);
-        if (rows.length === 0) break;
-        await alerts.enqueue(
-          rows.map((r) => alertFromEvent(r, this.#host)),
-          rows[rows.length - 1]!.id,
-        );
-        this.#detach("share alert cursor", this.#shareCursor());
-        if (rows.length < EVENTS_PAGE_ROWS) break;
-      }
-    } catch (err) {
-      this.#log.warn("cannot read the event log for alerts; will retry", {
-        error: errorMessage(err),
-      });
-    }
-  }
-
-  /** Dry run writes no event log: alerts are queued directly, marked as dry run. */
-  async #dryRunAlert(d: Decision) {
-    const event = d.kind === "lock" ? "locked" : d.kind === "unlock" ? "unlocked" : d.kind;
-    await this.#alerts?.enqueue([{
-      key: `dry:${event}:${d.oid}:${Date.now()}`,
-      event,
-      role: d.role,
-      usage_bytes: d.usage,
-      soft_limit_bytes: d.soft,
-      hard_limit_bytes: d.hard,
-      at: new Date().toISOString(),
-      host: this.#host,
-      actor: null,
-      detail: { reason: d.reason },
-      dry_run: true,
-    }]);
+  /** Hands every new event-log row to the alert queue (lib/report/alerts/pump.ts). */
+  #pumpAlerts(): Promise<void> {
+    return this.#alerts?.pump() ?? Promise.resolve();
   }
 
   /** Soft-warning times from the event log, so a restart does not repeat or lose warnings. */
   async #restoreState() {
     if (this.#dryRun) return;
-    const warned = await this.#enforcer.loadSoftWarnings();
-    for (const [oid, w] of warned) {
-      if (w.event !== "soft_exceeded") continue;
-      const s = this.#state(oid);
-      s.overSoft = true;
-      s.lastSoftWarningAt = w.at.getTime();
-    }
+    this.#roles.restoreSoftWarnings(await this.#enforcer.loadSoftWarnings());
   }
 
   #state(oid: number): RoleState {
-    let s = this.#states.get(oid);
-    if (!s) this.#states.set(oid, s = initialState());
-    return s;
+    return this.#roles.state(oid);
   }
 
   /**
@@ -580,8 +428,9 @@ export class Daemon {
     this.#config = next;
     this.#log.setLevel(next.monitor.log_level);
     this.#enforcer.dryRun = this.#dryRun;
-    clearInterval(this.#hotTimer);
-    this.#hotTimer = setInterval(() => this.#remeasureHot(), next.monitor.hot_interval_ms);
+    this.#alerts?.configure({ dryRun: this.#dryRun });
+    this.#actions?.configure({ dryRun: this.#dryRun });
+    this.#configureStages();
     this.#startWatchers();
     this.#log.info("configuration reloaded", {
       limits: next.limits.length,
@@ -589,8 +438,40 @@ export class Daemon {
     });
     await this.sweep("reload");
     this.#scheduleSweep();
-    this.#onStatus(this.#statusLine());
+    this.#onStatus(this.#status.statusLine());
     return true;
+  }
+
+  /** (Re)starts the periodic watchers with the current settings. */
+  #startWatchers() {
+    const m = this.#config.monitor;
+    this.#watchers ??= new Watchers({
+      log: this.#log,
+      control: this.#control,
+      enforcer: this.#enforcer,
+      cache: this.#cache,
+      busy: this.#busy,
+      notifyQueue: this.#notifyQueue,
+      detach: (task, promise) => this.#detach(task, promise),
+      databases: () => this.#dbs.values(),
+      limits: () => this.#limited.limits,
+      owners: () => this.#limited.owners(),
+      nameOf: (oid) => this.#limited.nameOf(oid),
+      markDirty: (oid, since) => this.#markDirty(oid, since),
+      measureSome: (db, relids, since) => this.#realtime.measureSome(db, relids, since),
+      evaluate: () => this.#runEvaluations(),
+      stopped: () => this.#stopped,
+      measureTempFiles: () => this.#sweep!.measureTempFiles(),
+      measureLargeObjects: (db, sql, owners, force, since) =>
+        this.#sweep!.measureLargeObjects(db, sql, owners, force, since),
+    });
+    this.#watchers.configure({
+      lock_poll_interval_ms: m.lock_poll_interval_ms,
+      detection: m.detection,
+      poll_interval_ms: m.poll_interval_ms,
+      verify_interval_ms: m.verify_interval_ms,
+      dryRun: this.#dryRun,
+    });
   }
 
   #scheduleSweep() {
@@ -618,469 +499,47 @@ export class Daemon {
       await fn();
       phases[name] = Math.round(performance.now() - t);
     };
-    await phase("roles", () => this.#refreshLimits());
-    await phase("databases", () => this.#refreshDatabases());
-    await phase("owned", () => this.#refreshOwned());
-    const owners = this.#owners();
+    await phase(
+      "roles",
+      () =>
+        this.#limited.refresh(
+          this.#control,
+          this.#config.limits,
+          this.#config.monitor.exempt_roles,
+        ),
+    );
+    await phase("databases", () => this.#watched!.refresh());
+    await phase("owned", () => this.#limited.refreshOwned(this.#control));
+    const owners = this.#limited.owners();
+    const sweep = this.#sweep!;
     await phase(
       "measure",
       () =>
         Promise.all([
-          ...[...this.#dbs.values()].map((db) => this.#measureDatabase(db, owners)),
-          this.#measureSweepOnly(owners),
-          this.#measureTempFiles(),
-          this.#measureSharedText(owners),
+          ...[...this.#dbs.values()].map((db) => sweep.measureDatabase(db, owners)),
+          sweep.measureSweepOnly(this.#watched!.sweepOnly, owners),
+          sweep.measureTempFiles(),
+          sweep.measureSharedText(owners),
         ]),
     );
-    await phase("temp_file_limit", () => this.#applyTempFileLimits());
+    await phase("temp_file_limit", () => sweep.applyTempFileLimits());
     await phase("locks", () => this.#reconcileLocks());
-    this.#locksKnown = true;
-    for (const oid of this.#limits.keys()) this.#dirty.add(oid);
-    for (const oid of this.#states.keys()) if (!this.#limits.has(oid)) this.#states.delete(oid);
+    this.#roles.locksLoaded();
+    for (const oid of this.#limited.limits.keys()) this.#roles.touch(oid);
+    const states = this.#roles.states;
+    for (const oid of states.keys()) if (!this.#limited.limits.has(oid)) states.delete(oid);
     await phase("evaluate", () => this.#runEvaluations());
     await phase("alerts", () => this.#pumpAlerts());
-    this.#lastSweepSeconds = (performance.now() - t0) / 1000;
-    this.#lastSweepAt = Date.now() / 1000;
+    this.#status.sweepDone((performance.now() - t0) / 1000);
     this.#log.debug("sweep done", {
       reason,
       ms: Math.round(performance.now() - t0),
       phases_ms: phases,
       databases: this.#dbs.size,
-      roles: this.#limits.size,
+      roles: this.#limited.limits.size,
     });
     await this.#notifyQueue.read(this.#control);
-    await this.#writeMetrics();
-  }
-
-  async #refreshLimits() {
-    const entries = this.#config.limits;
-    const users = entries.flatMap((e) => (e.user !== undefined ? [e.user] : []));
-    const groups = entries.flatMap((e) => (e.member_of !== undefined ? [e.member_of] : []));
-    const roles = await listRoles(this.#control, users, groups);
-    const { limits, missing } = resolveLimits(entries, roles, this.#config.monitor.exempt_roles);
-    const missingKey = missing.join("\u0000");
-    if (missing.length > 0 && missingKey !== this.#missingReported) {
-      this.#log.warn("limited roles not found in the cluster (ignored until they exist)", {
-        roles: missing,
-      });
-    }
-    this.#missingReported = missingKey;
-    for (const l of limits.values()) {
-      const key = `${l.role.oid}:${l.protectedReason}`;
-      if (l.protectedReason && !this.#protectedReported.has(key)) {
-        this.#protectedReported.add(key);
-        this.#log.warn("limit on a protected role is reported but never enforced", {
-          role: l.role.name,
-          reason: l.protectedReason,
-          entry: describeEntry(l.limit),
-        });
-      }
-    }
-    this.#limits = limits;
-    await this.#refreshCharges();
-  }
-
-  /**
-   * Groups of the limited roles: a group without a limit of its own is measured and watched like
-   * its members' own tables and charged to them (lib/evaluate/charges.ts). On failure every role
-   * keeps being charged what it owns and the next sweep tries again.
-   */
-  async #refreshCharges() {
-    try {
-      const groups = await roleGroups(this.#control, [...this.#limits.keys()]);
-      this.#charges = planCharges(this.#limits, groups, this.#config.monitor.exempt_roles);
-    } catch (err) {
-      this.#charges = ownPlan(this.#limits.keys());
-      this.#log.warn("cannot read the groups of limited roles", { error: errorMessage(err) });
-    }
-  }
-
-  /** Name of a measured owner: a limited role or a group charged to limited roles. */
-  #nameOf(oid: number): string | undefined {
-    return this.#limits.get(oid)?.role.name ?? this.#charges.groupNames.get(oid);
-  }
-
-  /** Every role whose storage is measured: the limited roles and the groups charged to them. */
-  #owners(): number[] {
-    return this.#charges.owners;
-  }
-
-  /** A limited role's usage: what it owns plus what is charged to it (groups, shared budget). */
-  #usage(oid: number): number {
-    return chargedUsage(this.#charges, oid, (o) => this.#cache.usage(o));
-  }
-
-  /** Where each limited role owns something; on failure every database counts for everyone. */
-  async #refreshOwned() {
-    try {
-      this.#owned = await roleDatabases(this.#control, this.#owners());
-    } catch (err) {
-      this.#owned = undefined;
-      this.#log.warn("cannot read where roles own objects", { error: errorMessage(err) });
-    }
-  }
-
-  async #refreshDatabases() {
-    const m = this.#config.monitor;
-    const plan = await this.#scope.refresh(this.#owners(), this.#planOptions());
-    const wanted = plan.watched;
-    this.#sweepOnly = plan.sweepOnly;
-    for (const name of wanted) {
-      if (!this.#dbs.has(name)) this.#addDatabase(name);
-    }
-    for (const [name, db] of this.#dbs) {
-      if (wanted.includes(name)) continue;
-      this.#dbs.delete(name);
-      this.#busy.dropDatabase(name);
-      this.#largeObjects.forget(name);
-      this.#textRuns.forget(name);
-      await db.listener.stop();
-      await db.sql.end({ timeout: 2 }).catch(() => {});
-      await db.sweepSql.end({ timeout: 2 }).catch(() => {});
-      this.#log.info("database no longer watched", { database: name });
-    }
-    for (const oid of applyPlan(this.#cache, plan)) this.#dirty.add(oid);
-    // Manual unlocks are announced on the control database ("c:locks"). When it is monitored, its
-    // listener hears them; otherwise a listener of its own does (one, not two: every listener
-    // costs each notifying commit a signal).
-    const needControl = !this.#dbs.has(m.control_database);
-    if (needControl && !this.#controlListener) {
-      this.#controlListener = new Listener(this.#target, m.control_database, m.listen_channel, {
-        onNotify: (p) => this.#onControlNotify(p),
-        onConnect: () => this.#log.debug("control listener connected"),
-        onDisconnect: (reason, retry) =>
-          this.#log.warn("control listener disconnected", { reason, retry_ms: retry }),
-      });
-      this.#controlListener.start();
-    } else if (!needControl && this.#controlListener) {
-      await this.#controlListener.stop(1);
-      this.#controlListener = undefined;
-    }
-  }
-
-  #planOptions(): PlanOptions {
-    const m = this.#config.monitor;
-    return {
-      listed: m.databases,
-      cap: m.max_watched_databases,
-      current: new Set(this.#dbs.keys()),
-    };
-  }
-
-  /** Between sweeps: a sweep as soon as the set of databases that need connections changes. */
-  async #checkDatabases() {
-    if (this.#checkingDbs || this.#stopped) return;
-    this.#checkingDbs = true;
-    try {
-      if (await this.#scope.changed(this.#owners(), this.#planOptions())) {
-        await this.sweep("databases changed");
-      }
-    } catch (err) {
-      this.#log.debug("cannot check databases", { error: errorMessage(err) });
-    } finally {
-      this.#checkingDbs = false;
-    }
-  }
-
-  /** Databases past max_watched_databases, one short-lived connection at a time. */
-  async #measureSweepOnly(owners: number[]) {
-    const settings = {
-      lock_timeout: `${this.#config.monitor.measure_lock_timeout_ms}ms`,
-      statement_timeout: "300s",
-    };
-    const opts = {
-      owners,
-      settings,
-      cache: this.#cache,
-      log: this.#log,
-      largeObjects: this.#sweepOnlyLargeObjects,
-    };
-    for (const oid of await measureSweepOnly(this.#target, this.#sweepOnly, opts)) {
-      this.#dirty.add(oid);
-    }
-  }
-
-  #addDatabase(name: string) {
-    const m = this.#config.monitor;
-    // Measuring never waits on locks for long: a busy relation is skipped and retried.
-    const sql = connect(this.#target, name, {
-      max: 2,
-      settings: {
-        lock_timeout: `${m.measure_lock_timeout_ms}ms`,
-        statement_timeout: "60s",
-      },
-    });
-    const sweepSql = connect(this.#target, name, {
-      max: 2,
-      settings: {
-        lock_timeout: `${m.measure_lock_timeout_ms}ms`,
-        statement_timeout: "300s",
-      },
-    });
-    const db: Database = {
-      name,
-      sql,
-      sweepSql,
-      installed: false,
-      measuredAt: 0,
-      hot: new Map(),
-      pending: new PendingRelations(MAX_UNKNOWN_PENDING),
-      overflowMeasuredAt: 0,
-      lastFlush: 0,
-      flushAt: 0,
-      measuredRel: new Map(),
-      verify: new NotifyVerifier(),
-      listener: new Listener(this.#target, name, m.listen_channel, {
-        onNotify: (payload) => this.#onNotify(db, payload),
-        onConnect: () => {
-          this.#log.info("listening", { database: name, channel: m.listen_channel });
-          db.verify.connected(Date.now());
-          // Whatever was written while we were away was not notified: measure it all again.
-          if (db.measuredAt > 0 || db.installed) {
-            db.measuredAt = 0;
-            this.#detach(
-              "measure database",
-              this.#measureDatabase(db, this.#owners()).then(() => this.#runEvaluations()),
-            );
-          }
-        },
-        onDisconnect: (reason, retry) => {
-          db.measuredAt = 0;
-          db.verify.disconnected();
-          this.#log.warn("listener disconnected", { database: name, reason, retry_ms: retry });
-        },
-      }),
-    };
-    this.#dbs.set(name, db);
-    db.listener.start();
-  }
-
-  async #measureDatabase(db: Database, owners: number[]) {
-    const force = db.measuredAt === 0;
-    try {
-      let tsync = performance.now();
-      let syncMs = 0;
-      let syncChanges = 0;
-      // Only a schema install made (owned by superusers) is ever called: see schema_trust.sql.
-      const trust = await schemaTrust(db.sql, false);
-      const installed = trust.state === "installed";
-      db.installed = installed;
-      // Said once per change (and at the first look), not at every sweep.
-      if (trust.state !== db.trust) {
-        db.trust = trust.state;
-        if (trust.state === "untrusted") {
-          const fields = { database: db.name, owners: trust.owners, detail: trust.detail };
-          this.#log.error("untrusted postgres_monitor schema: never called, sweeps only", fields);
-          await this.#enforcer.logEvent({
-            kind: "tamper",
-            oid: null,
-            role: trust.owners[0] ?? "(unknown)",
-            reason: `untrusted postgres_monitor schema in database ${db.name}: ${trust.detail}`,
-          }).catch((err) =>
-            this.#log.warn("cannot record tampering", { error: errorMessage(err) })
-          );
-        } else if (!installed) {
-          this.#log.warn(
-            "postgres_monitor is not installed in this database: measured by sweeps only",
-            { database: db.name, hint: "run 'install' as a superuser", detail: trust.detail },
-          );
-        }
-      }
-      // Trigger maintenance and the two halves of the measurement run at once, on the sweep
-      // connections (one CPU each on the server), so 100k relations take about half as long.
-      const sync = installed && !this.#dryRun
-        ? (async () => {
-          tsync = performance.now();
-          // In "poll" detection no table carries a trigger: syncing to no owners removes them all.
-          const changes = await syncTriggers(
-            db.sweepSql,
-            this.#config.monitor.detection === "poll" ? [] : owners,
-          );
-          syncChanges = changes.length;
-          for (const c of changes) {
-            const fields = { database: db.name, table: c.relation, action: c.action };
-            if (c.action === "busy" || c.action === "error") {
-              this.#log.warn("could not attach notify trigger", { ...fields, error: c.detail });
-            } else if (
-              c.action === "detached" ||
-              (c.action === "attached" && this.#cache.ownerOf(db.name, c.relid) === undefined)
-            ) {
-              this.#log.debug("notify trigger " + c.action, fields);
-            } else {
-              // Re-enabled, replaced, or re-attached to a table we already knew: someone removed it.
-              this.#log.warn("notify trigger was tampered with and has been restored", {
-                ...fields,
-                fault: c.detail,
-              });
-              const owner = this.#cache.ownerOf(db.name, c.relid);
-              const role = owner === undefined ? undefined : this.#nameOf(owner);
-              await this.#enforcer.logEvent({
-                kind: "tamper",
-                oid: owner ?? null,
-                role: role ?? "(unknown)",
-                reason: `notify trigger ${c.action} on ${c.relation} in database ${db.name}` +
-                  (c.detail ? ` (${c.detail})` : ""),
-              }).catch((err) =>
-                this.#log.warn("cannot record tampering", { error: errorMessage(err) })
-              );
-            }
-          }
-          syncMs = Math.round(performance.now() - tsync);
-        })()
-        : Promise.resolve();
-      sync.catch(() => {}); // awaited below; no unhandled rejection meanwhile
-      // "poll" detection compares counters with the ones read just before this measurement.
-      if (this.#config.monitor.detection === "poll") {
-        db.counters = await tableCounters(db.sweepSql, owners);
-      } else if (this.#config.monitor.verify_interval_ms > 0) {
-        db.verify.baseline(await tupleCounters(db.sweepSql, owners), Date.now());
-      }
-      const tm = performance.now();
-      const halves = [owners.filter((_, i) => i % 2 === 0), owners.filter((_, i) => i % 2 === 1)];
-      const [, first, second] = await Promise.all([
-        sync,
-        measureOwners(db.sweepSql, halves[0]!, installed),
-        measureOwners(db.sweepSql, halves[1]!, installed),
-      ]);
-      const sizes = [...first.sizes, ...second.sizes];
-      const busy = new Map([...first.busy, ...second.busy]);
-      const placed = new Map([...first.placed, ...second.placed]);
-      if (db.placed !== undefined && installed) await this.#reportMoves(db, db.placed, placed);
-      db.placed = placed;
-      this.#log.debug("measured database", {
-        database: db.name,
-        relations: sizes.length,
-        ms: Math.round(performance.now() - tm),
-        sync_ms: syncMs,
-        sync_changes: syncChanges,
-      });
-      // Busy relations not charged by their files (no postgres_monitor here) keep their size.
-      const keep = new Set([...busy].filter(([, b]) => !b.byFiles).map(([relid]) => relid));
-      for (const oid of this.#cache.replaceDatabase(db.name, sizes, keep)) this.#dirty.add(oid);
-      await this.#measureLargeObjects(db, db.sweepSql, owners, force, Date.now());
-      for (const relid of busy.keys()) db.hot.set(relid, Date.now() + HOT_WINDOW_MS);
-      await this.#reportBusy(db, busy);
-      await this.#measureText(db, db.sweepSql, owners);
-      db.measuredAt = Date.now();
-      const stale = performance.now() - 10_000;
-      for (const [relid, t] of db.measuredRel) if (t < stale) db.measuredRel.delete(relid);
-    } catch (err) {
-      db.measuredAt = 0;
-      this.#log.error("cannot measure database", { database: db.name, error: errorMessage(err) });
-    }
-  }
-
-  /**
-   * Large objects of `owners` in `db`, measured only if the database's signature moved (or
-   * `force`): charged as kind "large_objects", and owners whose total changed are re-evaluated.
-   */
-  async #measureLargeObjects(
-    db: Database,
-    sql: Sql,
-    owners: number[],
-    force: boolean,
-    since: number,
-  ): Promise<void> {
-    const t = performance.now();
-    const bytes = await this.#largeObjects.refresh(db.name, sql, owners, db.installed, force);
-    if (bytes === undefined || !this.#dbs.has(db.name)) return;
-    const changed = this.#cache.setSource("large_objects", bytes, db.name);
-    for (const oid of changed) this.#markDirty(oid, since);
-    this.#log.debug("measured large objects", {
-      database: db.name,
-      owners: bytes.size,
-      roles_changed: changed.size,
-      ms: Math.round(performance.now() - t),
-    });
-  }
-
-  /**
-   * Between sweeps, every LARGE_OBJECT_CHECK_MS: large-object writes fire no trigger and send no
-   * notification, so each watched database's signature is read and, where it moved, its large
-   * objects are measured and their owners evaluated. A round still running is not doubled.
-   */
-  async #checkLargeObjects() {
-    if (this.#checkingLargeObjects || this.#stopped || this.#limits.size === 0) return;
-    this.#checkingLargeObjects = true;
-    try {
-      // The sweep's owners (groups charged to members included): the same list, or the tracker
-      // would see the owners change and the groups' objects come and go between sweeps.
-      const owners = this.#owners();
-      const since = Date.now();
-      await Promise.all([...this.#dbs.values()].map(async (db) => {
-        if (db.measuredAt === 0) return; // (re)connecting: its full measurement does this
-        try {
-          await this.#measureLargeObjects(db, db.sql, owners, false, since);
-        } catch (err) {
-          this.#log.debug("cannot check large objects", {
-            database: db.name,
-            error: errorMessage(err),
-          });
-        }
-      }));
-      await this.#runEvaluations();
-    } finally {
-      this.#checkingLargeObjects = false;
-    }
-  }
-
-  /**
-   * A relation kept busy (an ACCESS EXCLUSIVE lock held or queued on it, its indexes or TOAST)
-   * for longer than a sweep interval is reported once per episode: a warning and a "tamper" event.
-   */
-  async #reportBusy(db: Database, busy: Map<number, BusyRelation>) {
-    const minMs = this.#config.monitor.sweep_interval * 1000;
-    for (const b of this.#busy.sweep(db.name, busy, Date.now(), minMs)) {
-      const role = this.#nameOf(b.owner) ?? String(b.owner);
-      const reason = busyReason(b, db.name);
-      this.#log.warn("relation cannot be measured: lock held or queued", {
-        database: db.name,
-        table: b.name,
-        role,
-        busy_s: Math.round(b.busyMs / 1000),
-        by_files: b.byFiles,
-      });
-      await this.#enforcer.logEvent({ kind: "tamper", oid: b.owner, role, reason })
-        .catch((err) => this.#log.warn("cannot record tampering", { error: errorMessage(err) }));
-    }
-  }
-
-  /**
-   * Tampering by moving data: a limited role's relation that changed owner (given to a role it
-   * is a member of, perhaps one without a limit) or schema since the previous full sweep. Each is
-   * logged and recorded as a "tamper" event (alerted) naming the table, the roles and schemas.
-   */
-  async #reportMoves(db: Database, before: Map<number, Placement>, now: Map<number, Placement>) {
-    const suspects: { relid: number; old_nsp: number }[] = [];
-    for (const [relid, was] of before) {
-      const is = now.get(relid);
-      if (is === undefined || is.owner !== was.owner || is.nsp !== was.nsp) {
-        suspects.push({ relid, old_nsp: was.nsp });
-      }
-    }
-    if (suspects.length === 0) return;
-    const roleName = (oid: number) => this.#nameOf(oid);
-    for (const m of await relationMoves(db.sweepSql, suspects)) {
-      if (!m.exists) continue; // dropped
-      const was = before.get(m.relid)!;
-      const former = roleName(was.owner) ?? String(was.owner);
-      const changes: string[] = [];
-      if (m.owner !== was.owner) changes.push(`owner changed from ${former} to ${m.ownerName}`);
-      if (m.schema !== m.oldSchema) {
-        changes.push(`moved from schema ${m.oldSchema} to ${m.schema}`);
-      }
-      if (changes.length === 0) continue;
-      const table = `${m.schema}.${m.name}`;
-      const reason = `table ${table} in database ${db.name}: ${changes.join(", ")}`;
-      this.#log.warn("limited role's table changed owner or schema", {
-        database: db.name,
-        table,
-        role: former,
-        changes,
-      });
-      await this.#enforcer.logEvent({ kind: "tamper", oid: was.owner, role: former, reason })
-        .catch((err) => this.#log.warn("cannot record tampering", { error: errorMessage(err) }));
-    }
+    await this.#status.writeMetrics();
   }
 
   #onControlNotify(payload: string) {
@@ -1101,132 +560,13 @@ export class Daemon {
     }, wait);
   }
 
-  /**
-   * A notification in a monitored database. It is a hint: it makes the daemon measure a relation
-   * sooner, and the measurement (the catalog) decides what changed, including whether a relation
-   * is gone. Only oids of relations the daemon knows as a limited role's become hot.
-   */
-  #onNotify(db: Database, payload: string) {
-    this.#notifications++;
-    const hint = parsePayload(payload);
-    if (hint.kind === "locks") {
-      if (db.name === this.#config.monitor.control_database) this.#controlSweep();
-      return;
-    }
-    if (hint.kind === "ignored") {
-      this.#count("notifications_ignored");
-      return;
-    }
-    if (hint.kind === "catalog_text") {
-      this.#textRuns.request(db.name);
-      return;
-    }
-    const now = Date.now();
-    db.verify.notified(hint.relid, now);
-    const known = this.#cache.ownerOf(db.name, hint.relid) !== undefined;
-    if (!db.pending.add(hint.relid, known)) {
-      // More unknown oids than one database can have waiting: someone floods the channel. Drop
-      // them and measure the whole database instead (spaced), which finds every real relation.
-      this.#count("notifications_dropped");
-      if (now - db.overflowMeasuredAt >= OVERFLOW_MEASURE_MS) {
-        db.overflowMeasuredAt = now;
-        this.#log.warn("too many notifications of unknown relations: measuring the database", {
-          database: db.name,
-        });
-        this.#detach(
-          "measure database",
-          this.#measureDatabase(db, this.#owners()).then(() => this.#runEvaluations()),
-        );
-      }
-      return;
-    }
-    db.pendingSince ??= now;
-    if (known) db.hot.set(hint.relid, now + HOT_WINDOW_MS);
-    // Batch what arrives within a few ms into one query, and at most one query per window.
-    this.#scheduleFlush(db, Math.max(performance.now() + 2, db.lastFlush + FLUSH_INTERVAL_MS));
-  }
-
-  /** Arms the database's flush timer for `at` (performance.now() time) unless it fires earlier. */
-  #scheduleFlush(db: Database, at: number) {
-    if (db.flushTimer !== undefined && db.flushAt <= at) return;
-    clearTimeout(db.flushTimer);
-    db.flushAt = at;
-    db.flushTimer = setTimeout(
-      () => this.#detach("flush", this.#flush(db)),
-      Math.max(0, at - performance.now()),
-    );
-  }
-
-  /**
-   * Catalog text of one database (sql/catalog_text.sql) into the cache, kind `catalog_text`.
-   * A failure keeps the previous figures (never relax on a partial view); a measurement that
-   * started before the one last applied is dropped, so a slow sweep cannot undo a newer hint's.
-   */
-  async #measureText(db: Database, sql: Sql, owners: number[], since = Date.now()) {
-    const seq = ++this.#textSeq;
-    try {
-      const perOwner = await measureCatalogText(sql, owners);
-      if (seq < (this.#textApplied.get(db.name) ?? 0) || this.#dbs.get(db.name) !== db) return;
-      this.#textApplied.set(db.name, seq);
-      for (const oid of this.#cache.setSource("catalog_text", perOwner, db.name)) {
-        this.#markDirty(oid, since);
-      }
-    } catch (err) {
-      this.#log.warn("cannot measure catalog text", {
-        database: db.name,
-        error: errorMessage(err),
-      });
-    }
-  }
-
-  /** A `c:text` hint (spaced by #textRuns): measure that database's catalog text, evaluate. */
-  async #measureTextHinted(name: string) {
-    const db = this.#dbs.get(name);
-    if (!db || this.#stopped) return;
-    this.#count("catalog_text_measurements");
-    const t0 = performance.now();
-    await this.#measureText(db, db.sql, this.#owners());
-    this.#log.debug("catalog text measured on a hint", {
-      database: name,
-      ms: Math.round(performance.now() - t0),
-    });
-    await this.#runEvaluations();
-  }
-
-  /** Shared catalogs' text (comments on databases and roles, role settings), once per sweep. */
-  async #measureSharedText(owners: number[]) {
-    try {
-      const perOwner = await measureCatalogText(this.#control, owners, true);
-      for (const oid of this.#cache.setSource("catalog_text", perOwner)) this.#dirty.add(oid);
-    } catch (err) {
-      this.#log.warn("cannot measure shared catalog text", { error: errorMessage(err) });
-    }
-  }
-
   #markDirty(oid: number, since: number) {
-    this.#dirty.add(oid);
-    if (!this.#notifyTimes.has(oid)) this.#notifyTimes.set(oid, since);
+    this.#roles.markDirty(oid, since);
   }
 
-  /**
-   * How often a table may be re-measured on notifications, from its owner's headroom: never so
-   * rarely that a writer at MAX_WRITE_RATE could use more than half the headroom in between, never
-   * more than once per FLUSH_INTERVAL_MS, at least once a second. A tenant far from its limit
-   * costs one query a second however hard it writes; one near it is watched every 50 ms.
-   */
-  #remeasureInterval(db: Database, relid: number): number {
-    const owner = this.#cache.ownerOf(db.name, relid);
-    if (this.#busy.has(db.name, relid)) return BUSY_INTERVAL_MS;
-    const charged = owner === undefined ? [] : this.#charges.dependents.get(owner) ?? [];
-    if (charged.length === 0) return 0;
-    // A group's table is watched as closely as its nearest-to-the-limit member needs.
-    let headroom = Infinity;
-    for (const oid of charged) {
-      const limit = this.#limits.get(oid);
-      if (limit) headroom = Math.min(headroom, limit.limit.hard_limit - this.#usage(oid));
-    }
-    if (headroom <= 0) return 0;
-    return Math.min(1000, Math.max(FLUSH_INTERVAL_MS, (headroom / MAX_WRITE_RATE) * 500));
+  /** Evaluates every dirty role (lib/evaluate/roles.ts). */
+  #runEvaluations(): Promise<void> {
+    return this.#roles.run();
   }
 
   /**
@@ -1244,776 +584,33 @@ export class Daemon {
     });
   }
 
-  async #flush(db: Database) {
-    db.flushTimer = undefined;
-    const now = performance.now();
-    if (db.retryAt !== undefined && now < db.retryAt) {
-      // Backing off after failures: one retry when the pause ends, not one every 50 ms.
-      this.#scheduleFlush(db, db.retryAt);
-      return;
-    }
-    db.lastFlush = now;
-    const relids: number[] = [];
-    let nextDue = Infinity;
-    let unknown = 0;
-    for (const relid of db.pending) {
-      if (db.pending.isUnknown(relid)) {
-        // Known relations come first; unknown oids only up to a bound per query.
-        if (unknown >= MAX_UNKNOWN_PER_FLUSH) {
-          nextDue = now;
-          break;
-        }
-        unknown++;
-        relids.push(relid);
-        continue;
-      }
-      const due = (db.measuredRel.get(relid) ?? 0) + this.#remeasureInterval(db, relid);
-      if (due <= now) relids.push(relid);
-      else nextDue = Math.min(nextDue, due);
-    }
-    const since = db.pendingSince ?? Date.now();
-    for (const relid of relids) {
-      if (!db.pending.isUnknown(relid)) db.measuredRel.set(relid, now);
-      db.pending.delete(relid);
-    }
-    if (db.pending.size === 0) db.pendingSince = undefined;
-    else this.#scheduleFlush(db, Math.max(now + FLUSH_INTERVAL_MS, nextDue));
-    if (relids.length === 0) return;
-    const t0 = performance.now();
-    const changed = await this.#measureSome(db, relids, since);
-    const t1 = performance.now();
-    await this.#runEvaluations();
-    this.#log.debug("re-evaluated", {
-      database: db.name,
-      relations: relids.length,
-      roles: changed.size,
-      measure_ms: Math.round((t1 - t0) * 100) / 100,
-      total_ms: Math.round((performance.now() - t0) * 100) / 100,
-    });
-  }
-
-  async #measureSome(db: Database, relids: number[], since: number): Promise<Set<number>> {
-    let rows;
-    try {
-      rows = await measureRelations(db.sql, relids, db.installed);
-      db.failures = 0;
-      db.retryAt = undefined;
-    } catch (err) {
-      db.failures = (db.failures ?? 0) + 1;
-      const pause = Math.min(MAX_BACKOFF_MS, FLUSH_INTERVAL_MS * 2 ** db.failures);
-      db.retryAt = performance.now() + pause;
-      this.#log.warn("cannot measure relations", {
-        database: db.name,
-        error: errorMessage(err),
-        retry_ms: pause,
-      });
-      for (const r of relids) db.pending.add(r, this.#cache.ownerOf(db.name, r) !== undefined);
-      db.pendingSince ??= Date.now();
-      this.#scheduleFlush(db, db.retryAt);
-      return new Set();
-    }
-    const gone: number[] = [];
-    const keep = [];
-    const now = Date.now();
-    for (const r of rows) {
-      if (!r.exists || !this.#charges.dependents.has(r.owner)) gone.push(r.relid);
-      else if (r.busy) {
-        // Locked: charged what its files hold (when installed), and looked at again soon.
-        this.#busy.seen(db.name, r.relid, now);
-        db.hot.set(r.relid, now + HOT_WINDOW_MS);
-        if (r.byFiles) keep.push(r);
-      } else {
-        this.#busy.clear(db.name, r.relid);
-        // A table still growing stays hot: more may come inside a throttle window.
-        if (this.#cache.bytesOf(db.name, r.relid) !== r.bytes) {
-          db.hot.set(r.relid, now + HOT_WINDOW_MS);
-        }
-        keep.push(r);
-      }
-    }
-    const changed = this.#cache.remove(db.name, gone);
-    for (const oid of this.#cache.update(db.name, keep)) changed.add(oid);
-    for (const oid of changed) this.#markDirty(oid, since);
-    this.#writtenWhileLocked(db, keep.map((r) => r.owner));
-    return changed;
-  }
-
-  /**
-   * Re-measures hot relations: catches writes that fell inside a trigger's throttle window. They
-   * join the next notification batch (so a busy database's notifications never starve them).
-   */
-  #remeasureHot() {
-    const now = Date.now();
-    for (const db of this.#dbs.values()) {
-      let any = false;
-      for (const [relid, until] of db.hot) {
-        if (until < now) db.hot.delete(relid);
-        else {
-          db.pending.add(relid, true);
-          any = true;
-        }
-      }
-      if (!any) continue;
-      db.pendingSince ??= now;
-      this.#scheduleFlush(db, Math.max(performance.now(), db.lastFlush + FLUSH_INTERVAL_MS));
-    }
-  }
-
-  /** (Re)starts the pg_locks watch and, in "poll" detection, the counter poll. */
-  #startWatchers() {
-    const m = this.#config.monitor;
-    clearInterval(this.#lockTimer);
-    clearInterval(this.#pollTimer);
-    clearInterval(this.#verifyTimer);
-    this.#lockTimer = m.lock_poll_interval_ms > 0
-      ? setInterval(() => {
-        this.#detach("watch writes", this.#watchActiveWrites());
-        this.#detach("watch creating", this.#watchCreating());
-      }, m.lock_poll_interval_ms)
-      : undefined;
-    this.#pollTimer = m.detection === "poll"
-      ? setInterval(() => this.#detach("poll counters", this.#pollCounters()), m.poll_interval_ms)
-      : undefined;
-    this.#verifyTimer = m.detection === "trigger" && m.verify_interval_ms > 0
-      ? setInterval(
-        () => this.#detach("verify notifications", this.#verifyNotifications()),
-        m.verify_interval_ms,
-      )
-      : undefined;
-  }
-
-  /**
-   * Tables being written by open transactions are re-measured now: their files grow before the
-   * commit that NOTIFY waits for, so a runaway INSERT ... SELECT is locked (and its session ended,
-   * rolling it back) while it runs.
-   */
-  #watchActiveWrites() {
-    return this.#watchTables(
-      "pg_locks",
-      (db, owners) => db.installed ? activeWrites(db.sql, owners) : Promise.resolve([]),
-    );
-  }
-
-  /**
-   * Relations being created by open transactions (lib/watch/creating.ts): what their files hold is
-   * charged to the login running the transaction as "uncommitted", replaced at every round and
-   * cleared once the transaction is gone (after COMMIT the relation is measured as usual). A login
-   * past its hard limit is locked, which ends its sessions and rolls the transaction back. Not
-   * covered in a database without postgres_monitor (the monitoring role cannot stat files).
-   */
-  async #watchCreating() {
-    if (this.#creatingWatch || this.#limits.size === 0) return;
-    this.#creatingWatch = true;
-    try {
-      const owners = [...this.#limits.keys()];
-      const since = Date.now();
-      let changed = false;
-      await Promise.all([...this.#dbs.values()].map(async (db) => {
-        let perLogin = new Map<number, number>();
-        if (db.installed) {
-          try {
-            perLogin = await creatingBytes(db.sql, owners);
-          } catch (err) {
-            // Keeps what the last round found: the next round (one lock_poll_interval) retries.
-            this.#log.debug("cannot read relations being created", {
-              database: db.name,
-              error: errorMessage(err),
-            });
-            return;
-          }
-        }
-        for (const oid of this.#cache.setSource("uncommitted", perLogin, db.name)) {
-          this.#markDirty(oid, since);
-          changed = true;
-        }
-      }));
-      if (changed) await this.#runEvaluations();
-    } finally {
-      this.#creatingWatch = false;
-    }
-  }
-
-  /** "poll" detection: tables whose statistics counters moved are re-measured. */
-  #pollCounters() {
-    return this.#watchTables("table statistics", async (db, owners) => {
-      const now = await tableCounters(db.sql, owners);
-      const before = db.counters ?? new Map<number, string>();
-      db.counters = now;
-      return [...now].filter(([relid, sig]) => before.get(relid) !== sig).map(([relid]) => relid);
-    });
-  }
-
-  /**
-   * "trigger" detection: tables whose tuple counters moved are re-measured (bounding how long
-   * silenced writes go unseen, and how long writes go unseen in a database without our triggers);
-   * one that grew without a notification where the trigger should have spoken is reported as
-   * tampering.
-   */
-  #verifyNotifications() {
-    const before = new Map<string, Map<number, number | undefined>>();
-    return this.#watchTables("notification check", async (db, owners) => {
-      // A database without our triggers (a tenant's own, made from template0) has no
-      // notifications at all: every table whose counters moved is measured, none is "silenced".
-      const complete = db.measuredAt > 0; // reset by every LISTEN (re)connect until re-measured
-      const relids = db.verify.moved(await tupleCounters(db.sql, owners), Date.now(), complete);
-      before.set(db.name, new Map(relids.map((r) => [r, this.#cache.bytesOf(db.name, r)])));
-      return relids;
-    }, (db, relids) => {
-      if (!db.installed) return;
-      const was = before.get(db.name);
-      const silenced = db.verify.silenced(relids.map((relid) => ({
-        relid,
-        before: was?.get(relid),
-        after: this.#cache.bytesOf(db.name, relid),
-      })));
-      // A dry run attaches no triggers: a table without one is not a tenant's doing. Reported
-      // beside, not before, the evaluation that may lock the writer.
-      if (silenced.length > 0 && !this.#dryRun) {
-        this.#detach("report silenced tables", this.#reportSilenced(db, silenced));
-      }
-    });
-  }
-
-  /** Logs and records one "tamper" event per table written without notifications. */
-  async #reportSilenced(db: Database, relids: number[]) {
-    // From half full on the triggers do not notify (sql/install_database.sql): a full NOTIFY
-    // queue silences every table, and that is the queue's alert, not each table's tampering.
-    const started = Date.now();
-    await this.#notifyQueue.read(this.#control);
-    const window = 3 * this.#config.monitor.verify_interval_ms + 10_000;
-    if (this.#notifyQueue.wasOverSince(started - window)) {
-      this.#log.debug("tables written without notifications while the NOTIFY queue was full", {
-        database: db.name,
-        tables: relids.length,
-      });
-      return;
-    }
-    // relation_moves.sql names relations by oid (old_nsp 0: no schema to compare with).
-    const named = await relationMoves(db.sql, relids.map((relid) => ({ relid, old_nsp: 0 })))
-      .catch((err) => {
-        this.#log.warn("cannot name silenced tables", {
-          database: db.name,
-          error: errorMessage(err),
-        });
-        return [];
-      });
-    for (const m of named) {
-      if (!m.exists) continue;
-      const owner = this.#cache.ownerOf(db.name, m.relid);
-      const role = owner === undefined ? "(unknown)" : this.#nameOf(owner) ?? String(owner);
-      const table = `${m.schema}.${m.name}`;
-      this.#log.warn("table written without notifications", { database: db.name, table, role });
-      await this.#enforcer.logEvent({
-        kind: "tamper",
-        oid: owner ?? null,
-        role,
-        reason: `writes without notification on table ${table} in database ${db.name}`,
-      }).catch((err) => this.#log.warn("cannot record tampering", { error: errorMessage(err) }));
-    }
-  }
-
-  /**
-   * One round of a periodic watcher: in every database, `find` names tables that may have
-   * grown; they become hot and are measured (then `after` sees them), then dirty roles are
-   * evaluated. A round still running when the next is due is not doubled.
-   */
-  async #watchTables(
-    source: string,
-    find: (db: Database, owners: number[]) => Promise<number[]>,
-    after?: (db: Database, relids: number[]) => void,
-  ) {
-    if (this.#watchers.has(source) || this.#limits.size === 0) return;
-    this.#watchers.add(source);
-    try {
-      const owners = this.#owners();
-      await Promise.all([...this.#dbs.values()].map(async (db) => {
-        let relids: number[];
-        try {
-          relids = await find(db, owners);
-        } catch (err) {
-          this.#log.debug(`cannot read ${source}`, {
-            database: db.name,
-            error: errorMessage(err),
-          });
-          return;
-        }
-        const t = performance.now();
-        relids = relids.filter((r) =>
-          !this.#busy.has(db.name, r) || t - (db.measuredRel.get(r) ?? 0) >= BUSY_INTERVAL_MS
-        );
-        if (relids.length === 0) return;
-        for (const r of relids) db.measuredRel.set(r, t);
-        const now = Date.now();
-        for (const r of relids) db.hot.set(r, now + HOT_WINDOW_MS);
-        // Backing off after failures: the hot set retries them when the pause ends.
-        if (db.retryAt !== undefined && performance.now() < db.retryAt) return;
-        await this.#measureSome(db, relids, now);
-        after?.(db, relids);
-      }));
-      await this.#runEvaluations();
-    } finally {
-      this.#watchers.delete(source);
-    }
-  }
-
-  /**
-   * Temporary files (lib/measure/temp_files.ts): one cluster-wide query in the control database,
-   * charged to each session's login role. Returns the owners whose usage changed.
-   */
-  async #measureTempFiles(): Promise<Set<number>> {
-    let perOwner: Map<number, number>;
-    try {
-      perOwner = onlyOwners(await readTempFiles(this.#control), this.#limits.keys());
-    } catch (err) {
-      this.#log.debug("cannot read temporary files", { error: errorMessage(err) });
-      return new Set();
-    }
-    const changed = this.#cache.setSource("temp_files", perOwner);
-    for (const oid of changed) this.#dirty.add(oid);
-    return changed;
-  }
-
-  /** Between sweeps: temporary files come and go with sessions; changed roles are evaluated. */
-  async #pollTempFiles() {
-    if (this.#tempPolling || this.#stopped || this.#limits.size === 0) return;
-    if (performance.now() < this.#tempPollAt) return;
-    this.#tempPolling = true;
-    try {
-      const now = Date.now();
-      const t = performance.now();
-      const changed = await this.#measureTempFiles();
-      this.#tempPollAt = performance.now() + tempPollDelay(performance.now() - t) -
-        TEMP_FILES_POLL_MS;
-      if (changed.size === 0) return;
-      for (const oid of changed) this.#markDirty(oid, now);
-      await this.#runEvaluations();
-    } finally {
-      this.#tempPolling = false;
-    }
-  }
-
-  /** temp_file_limit role settings for the limited roles (lib/enforce/temp_file_limit.ts). */
-  async #applyTempFileLimits() {
-    await this.#tempLimits?.apply(this.#limits, this.#dryRun);
-  }
-
-  /** Lock rows vs reality: finish interrupted locks, forget vanished roles, honour unlocks. */
+  /** Lock rows vs reality (lib/enforce/reconcile.ts). */
   async #reconcileLocks() {
     if (this.#dryRun) return;
-    // The snapshot may be older than a lock or unlock carried out meanwhile: such roles keep the
-    // state their own decision gave them (the next sweep looks again).
-    const versions = new Map(this.#lockVersion);
-    const locks = await this.#enforcer.loadLocks();
-    const stale = (oid: number) =>
-      this.#inflight.has(oid) || this.#lockVersion.get(oid) !== versions.get(oid);
-    const lockedOids = new Set<number>();
-    for (const l of locks) {
-      if (stale(l.oid)) {
-        lockedOids.add(l.oid);
-        continue;
-      }
-      if (!l.role_exists) {
-        await this.#enforcer.unlock(l.oid, null, "role was dropped");
-        this.#log.info("forgot the lock of a dropped role", { role: l.name });
-        continue;
-      }
-      if (l.can_login) {
-        // An administrator restored LOGIN by hand: that ends our lock. If the role is still
-        // over its hard limit, evaluation locks it again.
-        const r = await this.#enforcer.unlock(l.oid, null, "LOGIN was restored outside the daemon");
-        this.#log.warn("lock ended outside the daemon (LOGIN restored by hand)", {
-          role: l.name,
-          result: r,
-        });
-        const s = this.#state(l.oid);
-        s.locked = false;
-        s.lockedManual = false;
-        continue;
-      }
-      lockedOids.add(l.oid);
-      const s = this.#state(l.oid);
-      s.locked = true;
-      s.lockedManual = l.manual_unlock;
-      if (l.sessions > 0) {
-        // A lock whose session termination was interrupted (or a session that slipped in).
-        const n = await this.#enforcer.terminate(l.oid);
-        this.#log.warn("terminated sessions of a locked role", { role: l.name, sessions: n });
-        this.#count("sessions_terminated", n);
-      }
-    }
-    for (const [oid, s] of this.#states) {
-      if (s.locked && !lockedOids.has(oid) && !stale(oid)) {
-        s.locked = false;
-        s.lockedManual = false;
-        s.belowHardSince = undefined;
-        this.#log.info("lock was released by hand", {
-          role: this.#limits.get(oid)?.role.name ?? String(oid),
-        });
-      }
-    }
-  }
-
-  /** Evaluates every dirty role; decisions for one role run in order, roles in parallel. */
-  async #runEvaluations(): Promise<void> {
-    // Until the first sweep has read which roles are locked, a role over its limit would be
-    // locked (and logged, and alerted) a second time: its decision waits for that sweep.
-    if (this.#evaluating || !this.#locksKnown) return;
-    this.#evaluating = true;
-    try {
-      while (this.#dirty.size > 0 && !this.#stopped) {
-        this.#spreadDirty();
-        const batch = [...this.#dirty].filter((oid) => !this.#inflight.has(oid));
-        for (const oid of batch) this.#dirty.delete(oid);
-        if (batch.length === 0) break;
-        await Promise.all(batch.map((oid) => this.#evaluateRole(oid)));
-      }
-    } finally {
-      this.#evaluating = false;
-    }
-    this.#detach("send alerts", this.#pumpAlerts());
-    this.#scheduleMetrics();
-  }
-
-  /**
-   * A dirty owner makes every limited role charged for it dirty (a group's members, a shared
-   * budget's members), with the earliest notification time for the lag figures.
-   */
-  #spreadDirty() {
-    for (const oid of [...this.#dirty]) {
-      const since = this.#notifyTimes.get(oid);
-      for (const d of affectedRoles(this.#charges, [oid])) {
-        this.#dirty.add(d);
-        if (since !== undefined && since < (this.#notifyTimes.get(d) ?? Infinity)) {
-          this.#notifyTimes.set(d, since);
-        }
-      }
-      if (!this.#limits.has(oid)) {
-        this.#dirty.delete(oid);
-        this.#notifyTimes.delete(oid);
-      }
-    }
-  }
-
-  /**
-   * Every database where `oid`, or an owner charged to it, owns something is measured: its
-   * usage is not a partial view.
-   */
-  #complete(oid: number): boolean {
-    const measured = (name: string) => (this.#dbs.get(name)?.measuredAt ?? 0) > 0;
-    return (this.#charges.contributors.get(oid) ?? [oid]).every((o) =>
-      measuredWhereOwned(this.#owned?.get(o), this.#dbs.keys(), measured)
-    );
-  }
-
-  async #evaluateRole(oid: number) {
-    const limit = this.#limits.get(oid);
-    if (!limit) return;
-    const since = this.#notifyTimes.get(oid);
-    this.#notifyTimes.delete(oid);
-    const usage = this.#usage(oid);
-    const now = Date.now();
-    const before = { ...this.#state(oid) };
-    const result = evaluate({
-      usage,
-      limit,
-      state: this.#state(oid),
-      now,
-      softWarningIntervalMs: this.#config.monitor.soft_warning_interval * 1000,
+    await reconcileLocks({
+      enforcer: this.#enforcer,
+      log: this.#log,
+      limits: this.#limited.limits,
+      states: this.#roles.states,
+      state: (oid) => this.#state(oid),
+      inflight: this.#roles.inflight,
+      lockVersion: this.#actions?.lockVersion ?? new Map(),
+      count: (action, n) => this.#count(action, n),
     });
-    // With a database unmeasured, usage may be low: never relax on a partial view.
-    const partial = !this.#complete(oid);
-    const decisions = result.decisions.filter((d) =>
-      !(partial && (d.kind === "unlock" || d.kind === "soft_cleared"))
-    );
-    if (partial && decisions.length !== result.decisions.length) {
-      result.state.belowHardSince = this.#state(oid).belowHardSince;
-      result.state.overSoft = this.#state(oid).overSoft;
-      result.state.softSilent = this.#state(oid).softSilent;
-    }
-    this.#states.set(oid, result.state);
-    if (result.wakeAt !== undefined) this.#scheduleWake(result.wakeAt);
-    if (decisions.length === 0) return;
-    this.#inflight.add(oid);
-    try {
-      for (const [i, d] of decisions.entries()) {
-        const ok = await this.#carryOut(d, since);
-        if (!ok) {
-          // Not recorded: the state goes back for this decision and those after it, so the next
-          // evaluation decides them again (a warning is retried, not lost).
-          const unsent = decisions.slice(i).map((x) => x.kind);
-          this.#states.set(oid, keepUnsent(this.#state(oid), before, unsent));
-          // Applied or retried: evaluate the role again shortly; the evaluator repeats the
-          // decision while the state it wants is not reached.
-          const t = setTimeout(() => {
-            this.#timers.delete(t);
-            this.#dirty.add(oid);
-            this.#detach("evaluate", this.#runEvaluations());
-          }, RETRY_MS);
-          this.#timers.add(t);
-          break;
-        }
-      }
-    } finally {
-      this.#inflight.delete(oid);
-    }
-  }
-
-  #scheduleWake(at: number) {
-    if (at >= this.#wakeAt) return;
-    this.#wakeAt = at;
-    clearTimeout(this.#wakeTimer);
-    this.#wakeTimer = setTimeout(() => {
-      this.#wakeAt = Infinity;
-      for (const oid of this.#limits.keys()) this.#dirty.add(oid);
-      this.#detach("evaluate", this.#runEvaluations());
-    }, Math.max(0, at - Date.now()));
   }
 
   #count(action: string, n = 1) {
-    this.#counters[action] = (this.#counters[action] ?? 0) + n;
-  }
-
-  async #carryOut(d: Decision, since?: number): Promise<boolean> {
-    const base = {
-      role: d.role,
-      usage_bytes: d.usage,
-      soft_limit: d.soft,
-      hard_limit: d.hard,
-      dry_run: this.#dryRun || undefined,
-    };
-    const state = this.#state(d.oid);
-    try {
-      switch (d.kind) {
-        // The event first: a warning that cannot be recorded is retried, and said once.
-        case "soft_exceeded":
-          await this.#enforcer.logEvent(d);
-          this.#log.warn("soft limit exceeded", base);
-          this.#syslog?.send(
-            "warning",
-            `User '${d.role}' exceeded soft limit: usage ${d.usage} bytes, soft limit ${d.soft} bytes`,
-          );
-          break;
-        case "soft_cleared":
-          await this.#enforcer.logEvent(d);
-          this.#log.info("back under soft limit", base);
-          this.#syslog?.send(
-            "info",
-            `User '${d.role}' is back under soft limit: usage ${d.usage} bytes`,
-          );
-          break;
-        case "hard_exceeded":
-          await this.#enforcer.logEvent(d);
-          this.#log.warn("hard limit exceeded", {
-            ...base,
-            grace_s: this.#limits.get(d.oid)?.limit.hard_grace_period,
-          });
-          break;
-        case "lock": {
-          const r = await this.#enforcer.lock(d);
-          this.#lockVersion.set(d.oid, (this.#lockVersion.get(d.oid) ?? 0) + 1);
-          state.locked = true;
-          state.lockedManual = d.manualUnlock;
-          state.overHardSince = undefined;
-          const lagMs = since === undefined ? undefined : Date.now() - since;
-          if (lagMs !== undefined && !this.#dryRun) this.#lag.observe(lagMs / 1000);
-          this.#log.error(this.#dryRun ? "dry run: would lock role" : "role locked", {
-            ...base,
-            result: r.result,
-            sessions_terminated: r.sessions,
-            manual_unlock: d.manualUnlock,
-            nologin_ms: Math.round(r.nologinMs),
-            terminated_ms: Math.round(r.terminatedMs),
-            lag_ms: lagMs,
-          });
-          this.#syslog?.send(
-            "crit",
-            `${
-              this.#dryRun ? "DRY RUN: would lock" : "Locked"
-            } user '${d.role}': usage ${d.usage} bytes exceeds hard limit ${d.hard} bytes; ${r.sessions} session(s) terminated${
-              d.manualUnlock ? "; manual unlock required" : ""
-            }`,
-          );
-          this.#count("lock");
-          if (r.sessions > 0) this.#count("sessions_terminated", r.sessions);
-          if (!this.#dryRun) await this.#stopWriters(d.oid, this.#owned?.get(d.oid), true);
-          break;
-        }
-        case "unlock": {
-          const r = await this.#enforcer.unlock(d.oid, null, d.reason);
-          this.#writers.forget(d.oid);
-          this.#lockVersion.set(d.oid, (this.#lockVersion.get(d.oid) ?? 0) + 1);
-          state.locked = false;
-          state.lockedManual = false;
-          state.belowHardSince = undefined;
-          this.#log.info(this.#dryRun ? "dry run: would unlock role" : "role unlocked", {
-            ...base,
-            result: r,
-          });
-          this.#syslog?.send(
-            "info",
-            `${
-              this.#dryRun ? "DRY RUN: would unlock" : "Unlocked"
-            } user '${d.role}': usage ${d.usage} bytes is under hard limit ${d.hard} bytes`,
-          );
-          break;
-        }
-      }
-      if (d.kind !== "lock") this.#count(d.kind);
-      if (this.#dryRun) await this.#dryRunAlert(d);
-      return true;
-    } catch (err) {
-      this.#log.error("cannot carry out decision, will retry", {
-        ...base,
-        decision: d.kind,
-        error: errorMessage(err),
-      });
-      return false;
-    }
-  }
-
-  /**
-   * Relations of these owners were just measured in `db` because they were seen written (a
-   * notification, the hot set, the pg_locks watch, the counter check): for each owner that is
-   * locked, stop whoever writes into its relations there (throttled per database and role).
-   */
-  #writtenWhileLocked(db: Database, owners: Iterable<number>) {
-    if (this.#dryRun || !db.installed) return;
-    for (const oid of new Set(owners)) {
-      if (this.#states.get(oid)?.locked) {
-        this.#detach("stop writers", this.#stopWriters(oid, [db.name], false));
-      }
-    }
-  }
-
-  /**
-   * Cancels the statements of sessions writing into relations of locked role `oid` in `dbNames`
-   * (every connected database when undefined), whoever they belong to; logs each session and
-   * records one `writers_stopped` event per database. Needs postgres_monitor in the database:
-   * elsewhere the monitoring role may not signal other roles' backends. Never throws.
-   */
-  async #stopWriters(oid: number, dbNames: Iterable<string> | undefined, force: boolean) {
-    const role = this.#limits.get(oid)?.role.name ?? String(oid);
-    const dbs = [...(dbNames ?? this.#dbs.keys())]
-      .map((name) => this.#dbs.get(name))
-      .filter((db): db is Database => db !== undefined && db.installed);
-    await Promise.all(dbs.map(async (db) => {
-      let rows: StoppedWriter[] | undefined;
-      try {
-        rows = await this.#writers.stop(db.sql, db.name, oid, { force });
-      } catch (err) {
-        this.#log.warn("cannot stop writers into a locked role's relations", {
-          role,
-          database: db.name,
-          error: errorMessage(err),
-        });
-        return;
-      }
-      const stopped = (rows ?? []).filter((w) => w.action !== "gone");
-      if (stopped.length === 0) return;
-      for (const w of stopped) {
-        this.#log.error("stopped a session writing into a locked role's relations", {
-          role,
-          database: db.name,
-          writer: w.role,
-          pid: w.pid,
-          action: w.action,
-          state: w.state,
-          relations: w.relations,
-        });
-      }
-      this.#count("writers_stopped", stopped.length);
-      const list = stopped.map((w) => `pid ${w.pid} (${w.role}, ${w.action}, on ${w.relations})`);
-      const reason = `${stopped.length} session(s) writing into relations of locked role ` +
-        `${role} in database ${db.name} stopped: ${list.join("; ")}`;
-      this.#syslog?.send("crit", reason);
-      await this.#enforcer.logEvent({ kind: "writers_stopped", oid, role, reason })
-        .catch((err) =>
-          this.#log.warn("cannot record stopped writers", { error: errorMessage(err) })
-        );
-      this.#detach("send alerts", this.#pumpAlerts());
-    }));
-  }
-
-  #scheduleMetrics() {
-    if (this.#metricsTimer !== undefined || this.#stopped) return;
-    // Coalesce bursts of changes into one write.
-    this.#metricsTimer = setTimeout(() => {
-      this.#metricsTimer = undefined;
-      this.#detach("write metrics", this.#writeMetrics());
-    }, 100);
-  }
-
-  /** The metrics text, for the textfile and the HTTP listener. */
-  #metricsText(): string {
-    return renderMetrics({
-      roles: [...this.#limits.values()].map((l) => ({
-        role: l.role.name,
-        usage: this.#usage(l.role.oid),
-        kinds: chargedBreakdown(this.#charges, l.role.oid, (o) => this.#cache.breakdown(o)),
-        soft: l.limit.soft_limit,
-        hard: l.limit.hard_limit,
-        locked: this.#state(l.role.oid).locked,
-      })),
-      actions: this.#counters,
-      notifications: this.#notifications,
-      lastSweepSeconds: this.#lastSweepSeconds,
-      lastSweepTimestamp: this.#lastSweepAt,
-      version: VERSION,
-      databases: [...this.#dbs.values()].map((db) => ({
-        name: db.name,
-        up: db.listener.connected,
-      })),
-      databaseStates: this.#scope?.last && planMetrics(this.#scope.last),
-      detectionLag: this.#lag,
-      notifyQueue: this.#notifyQueue.last,
-      alerts: this.#alerts?.stats().map((e) => ({
-        endpoint: e.endpoint,
-        queued: e.queued,
-        sent: e.sent,
-        retried: e.retried,
-        dropped: e.dropped,
-        overflowed: e.overflowed,
-        circuitOpen: e.circuitOpen,
-      })),
-    });
-  }
-
-  async #writeMetrics() {
-    if (!this.#config.monitor.prometheus_enabled) return;
-    try {
-      await writeTextfile(this.#config.monitor.metrics_file, this.#metricsText());
-    } catch (err) {
-      this.#log.warn("cannot write metrics file", {
-        file: this.#config.monitor.metrics_file,
-        error: errorMessage(err),
-      });
-    }
+    this.#status.count(action, n);
   }
 
   /** Healthy when every LISTEN connection is up and the last sweep ended recently. */
   health(): Health {
-    const reasons: string[] = [];
-    if (this.#controlListener && !this.#controlListener.connected) {
-      reasons.push("control database LISTEN connection is down");
-    }
-    for (const db of this.#dbs.values()) {
-      if (!db.listener.connected) reasons.push(`LISTEN connection to '${db.name}' is down`);
-    }
-    const maxAge = Math.max(3 * this.#config.monitor.sweep_interval, 30);
-    const age = Date.now() / 1000 - this.#lastSweepAt;
-    if (this.#lastSweepAt === 0) reasons.push("no full sweep has completed yet");
-    else if (age > maxAge) {
-      reasons.push(`last full sweep ended ${Math.round(age)} s ago (limit ${maxAge} s)`);
-    }
-    return { ok: reasons.length === 0, reasons };
+    return this.#status.health();
   }
 
   /** Usage and state of every limited role (for logs and tests). */
   snapshot(): { role: string; usage: number; status: string }[] {
-    return [...this.#limits.values()].map((l) => {
-      const usage = this.#usage(l.role.oid);
-      return { role: l.role.name, usage, status: statusOf(usage, l, this.#state(l.role.oid)) };
-    });
+    return this.#status.snapshot();
   }
 
   /** Stops timers, listeners and pools; bounded by `timeoutS` seconds. */
@@ -2021,34 +618,24 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#sweepTimer);
-    clearInterval(this.#hotTimer);
-    clearTimeout(this.#wakeTimer);
+    this.#realtime.stop();
+    this.#roles.stop();
     clearTimeout(this.#controlSweepTimer);
-    clearTimeout(this.#metricsTimer);
+    this.#status.stop();
     clearInterval(this.#metricsTick);
-    clearInterval(this.#lockTimer);
-    clearInterval(this.#pollTimer);
-    clearInterval(this.#dbCheckTimer);
-    clearInterval(this.#verifyTimer);
-    clearInterval(this.#tempTimer);
-    clearInterval(this.#largeObjectTimer);
-    this.#textRuns.stop();
+    this.#watchers?.stop();
+    this.#watched?.stop();
+    this.#sweep?.stop();
     for (const t of this.#timers) clearTimeout(t);
     for (const wake of this.#wakers) wake();
-    for (const db of this.#dbs.values()) clearTimeout(db.flushTimer);
     const closing = (async () => {
       await this.#sweeps.idle();
-      if (this.#config) await this.#writeMetrics();
+      await this.#status.writeMetrics();
       await Promise.all([
-        this.#controlListener?.stop(1),
-        ...[...this.#dbs.values()].flatMap((db) => [
-          db.listener.stop(1),
-          db.sql.end({ timeout: 1 }).catch(() => {}),
-          db.sweepSql.end({ timeout: 1 }).catch(() => {}),
-        ]),
+        this.#watched?.close(),
         this.#control?.end({ timeout: 1 }).catch(() => {}),
         this.#http?.shutdown().catch(() => {}),
-        this.#alerts?.close().catch(() => {}),
+        this.#alerts?.close(),
         this.#syslog?.close(),
       ]);
     })();
