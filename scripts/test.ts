@@ -44,7 +44,8 @@ try {
   }
   // deno-lint-ignore no-control-regex
   const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
-  const m = [...plain.matchAll(/(\d+) passed \| (\d+) failed/g)].at(-1);
+  // "N passed (M steps) | K failed" when a test has steps.
+  const m = [...plain.matchAll(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].at(-1);
   if (m) summary = `tests: ${m[1]} passed, ${m[2]} failed`;
   code = (await child.status).code;
 } finally {
