@@ -45,7 +45,9 @@ Deno.test("a role crossing its hard limit is locked and its sessions ended withi
     await fill(writer, "t", 256);
     assert.equal(await f.canLogin(role), true);
 
-    await fill(writer, "t", 2560);
+    // On a loaded machine the INSERT may run past 50 ms, and the runaway watch may end it before
+    // its commit (CONNECTION_CLOSED): stopped sooner, which is also right.
+    await fillUntilStopped(writer, "t", 2560);
     const committed = performance.now();
     // 1 s is the product's promise (the sweep runs every 60 s): passing proves the real-time
     // path, not a benchmark figure.
