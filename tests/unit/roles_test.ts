@@ -1,41 +1,16 @@
 import assert from "node:assert/strict";
 import { ownPlan } from "../../lib/evaluate/charges.ts";
 import type { Decision } from "../../lib/evaluate/evaluator.ts";
-import type { EffectiveLimit } from "../../lib/evaluate/resolve.ts";
 import { Roles } from "../../lib/evaluate/roles.ts";
 import type { Database } from "../../lib/watch/database.ts";
+import { userLimit } from "../support/limits.ts";
 
 const OID = 16_384;
-
-function limitOf(): EffectiveLimit {
-  return {
-    role: {
-      oid: OID,
-      name: "alice",
-      superuser: false,
-      replication: false,
-      can_login: true,
-      is_self: false,
-      groups: [],
-    },
-    limit: {
-      user: "alice",
-      soft_limit: 1_000,
-      hard_limit: 2_000,
-      manual_unlock: false,
-      hard_grace_period: 0,
-      unlock_grace_period: 0,
-      index: 0,
-    },
-    source: "user",
-    protectedReason: null,
-  };
-}
 
 /** Roles over one limited role with settable usage, one database, recorded decisions. */
 function setup(options: { carryOut?: (d: Decision) => boolean } = {}) {
   const decided: Decision[] = [];
-  const limits = new Map([[OID, limitOf()]]);
+  const limits = new Map([[OID, userLimit(OID, "alice", 1_000, 2_000)]]);
   const db = { name: "app", measuredAt: 1 } as Database;
   const world = { usage: 0, db };
   const roles = new Roles({

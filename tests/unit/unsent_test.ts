@@ -1,30 +1,9 @@
 import assert from "node:assert/strict";
 import { evaluate, initialState, type RoleState } from "../../lib/evaluate/evaluator.ts";
-import type { EffectiveLimit } from "../../lib/evaluate/resolve.ts";
 import { keepUnsent } from "../../lib/evaluate/unsent.ts";
+import { userLimit } from "../support/limits.ts";
 
-const limit: EffectiveLimit = {
-  role: {
-    oid: 16_384,
-    name: "alice",
-    superuser: false,
-    replication: false,
-    can_login: true,
-    is_self: false,
-    groups: [],
-  },
-  limit: {
-    user: "alice",
-    soft_limit: 100,
-    hard_limit: 200,
-    manual_unlock: false,
-    hard_grace_period: 0,
-    unlock_grace_period: 0,
-    index: 0,
-  },
-  source: "user",
-  protectedReason: null,
-};
+const limit = userLimit(16_384, "alice", 100, 200);
 
 function run(state: RoleState, usage: number, now: number) {
   return evaluate({ usage, limit, state, now, softWarningIntervalMs: 3_600_000 });
